@@ -1,0 +1,5 @@
+"""Allow ``python -m continual``."""
+
+from continual.cli import main
+
+main()

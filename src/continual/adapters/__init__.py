@@ -1,0 +1,1 @@
+"""Adapters: each wraps one third-party library and is its only importer."""

@@ -1,0 +1,138 @@
+"""SQLModel table definitions. Indexes follow the loop's queries (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+
+class LabelledRow(SQLModel, table=True):
+    """A labelled row in arrival order, with the score of the model live when it arrived."""
+
+    __tablename__ = "labelled_rows"
+    __table_args__ = (
+        # live accuracy: this champion's scored rows, newest first
+        Index("ix_rows_scored_version_id", "scored_version", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    arrived_at: float
+    source: str = Field(max_length=16)
+    features: str
+    label: str = Field(index=True)
+    scored_version: str | None = Field(default=None, max_length=32)
+    correct: bool | None = None
+    prediction_id: str | None = Field(default=None, max_length=64)
+    batch_key: str | None = Field(default=None, max_length=128, index=True)
+
+
+class PredictionRow(SQLModel, table=True):
+    """A served prediction, kept so that late feedback can be scored against it."""
+
+    __tablename__ = "predictions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: float = Field(index=True)
+    model_version: str = Field(max_length=32)
+    features: str
+    prediction: str
+
+
+class FeedbackRow(SQLModel, table=True):
+    """The true label of an earlier prediction; one per prediction id."""
+
+    __tablename__ = "feedback"
+
+    prediction_id: str = Field(primary_key=True, max_length=64)
+    received_at: float
+    label: str
+    row_id: int
+
+
+class ModelVersionRow(SQLModel, table=True):
+    """A registered model version and its place in the loop (the source of truth)."""
+
+    __tablename__ = "model_versions"
+
+    version: str = Field(primary_key=True, max_length=32)
+    run_id: str = Field(max_length=64)
+    model_type: str = Field(max_length=64)
+    status: str = Field(max_length=16, index=True)
+    created_at: float
+    promoted_at: float | None = None
+    retired_at: float | None = None
+    metrics: str = "{}"
+    params: str = "{}"
+    reason: str = ""
+    sha256: str = Field(max_length=64)
+    reference: str = "{}"
+    since_row_id: int = 0
+
+
+class ServedPeriodRow(SQLModel, table=True):
+    """Which version served from when to when, and why."""
+
+    __tablename__ = "served_periods"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=32)
+    started_at: float
+    ended_at: float | None = None
+    reason: str = ""
+    end_reason: str | None = None
+
+
+class EventRow(SQLModel, table=True):
+    """One entry of the audit trail."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float
+    kind: str = Field(max_length=32, index=True)
+    message: str
+    data: str = "{}"
+
+
+class CheckRow(SQLModel, table=True):
+    """One check, recorded compactly."""
+
+    __tablename__ = "checks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float = Field(index=True)
+    decision: str = Field(max_length=24)
+    accuracy: float | None = None
+    samples: int = 0
+    model_version: str | None = Field(default=None, max_length=32)
+    drift_share: float | None = None
+    reason: str = ""
+
+
+class MetaRow(SQLModel, table=True):
+    """Small key/value facts: the feature schema, the last retrain time."""
+
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease so that exactly one replica runs a job at a time."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: float
+
+
+class IngestBatch(SQLModel, table=True):
+    """Idempotency keys of stored batches: a retried batch is not stored twice."""
+
+    __tablename__ = "ingest_batches"
+
+    key: str = Field(primary_key=True, max_length=160)
+    at: float
+    rows: int

@@ -1,0 +1,152 @@
+"""MLflow adapter: the only module that imports mlflow.
+
+It is imported in the training worker process (and the CLI), never on the request
+path. Timeouts and retries are bounded so an unreachable server fails a retrain in
+seconds, not minutes. Besides MLflow's own model flavour (signature, input example,
+pinned requirements) each run carries our exact serialised bytes, so that a model is
+only ever loaded after its digest matches the one recorded in our database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from continual.core.errors import TrackingUnavailable
+
+ARTIFACT_BLOB = "continual/model.pkl"
+CHAMPION_ALIAS = "champion"
+
+
+def configure(tracking_uri: str, data_dir: Path, timeout: float, retries: int) -> None:
+    """Set MLflow's environment before it is imported: bounded HTTP, no telemetry."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, int(timeout)))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max(0, retries))
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"] = "0.5"
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["DO_NOT_TRACK"] = "true"
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ["CONTINUAL_ARTIFACT_ROOT"] = (data_dir / "mlartifacts").resolve().as_uri()
+
+
+def _mlflow() -> Any:
+    import mlflow
+
+    return mlflow
+
+
+def _wrap(exc: Exception) -> TrackingUnavailable:
+    return TrackingUnavailable(
+        "MLflow did not answer", {"reason": type(exc).__name__, "message": str(exc)[:300]}
+    )
+
+
+def ensure_experiment(name: str) -> str:
+    """The experiment id for ``name``, creating it with an artifact root under the data dir."""
+    mlflow = _mlflow()
+    try:
+        found = mlflow.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        root = os.environ.get("CONTINUAL_ARTIFACT_ROOT")
+        tracking = os.environ.get("MLFLOW_TRACKING_URI", "")
+        location = root if tracking.startswith("sqlite") else None
+        return str(mlflow.create_experiment(name, artifact_location=location))
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def log_and_register(
+    *,
+    experiment: str,
+    model_name: str,
+    pipeline: Any,
+    blob: bytes,
+    input_example: Any,
+    output_example: Any,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+) -> tuple[str, str]:
+    """Log a run with the model and register it; return (run_id, version)."""
+    mlflow = _mlflow()
+    try:
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        experiment_id = ensure_experiment(experiment)
+        signature = infer_signature(input_example, output_example)
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.log_params(dict(params))
+            mlflow.log_metrics(dict(metrics))
+            mlflow.set_tags(dict(tags))
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=_requirements(),
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model.pkl"
+                path.write_bytes(blob)
+                mlflow.log_artifact(str(path), artifact_path="continual")
+            version = mlflow.register_model(info.model_uri, model_name)
+        return str(run.info.run_id), str(version.version)
+    except TrackingUnavailable:
+        raise
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def log_rejection_tag(run_id: str) -> None:
+    """Mark a run whose challenger the gate rejected."""
+    try:
+        _mlflow().MlflowClient().set_tag(run_id, "continual.verdict", "rejected")
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def set_champion(model_name: str, version: str) -> None:
+    """Point the ``champion`` alias at ``version``."""
+    try:
+        _mlflow().MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def champion_version(model_name: str) -> str | None:
+    """The version the ``champion`` alias points at, or ``None``."""
+    try:
+        mv = _mlflow().MlflowClient().get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+        return str(mv.version)
+    except Exception as exc:
+        if "not found" in str(exc).lower() or "RESOURCE_DOES_NOT_EXIST" in str(exc):
+            return None
+        raise _wrap(exc) from exc
+
+
+def download_blob(model_name: str, version: str) -> bytes:
+    """Our serialised model bytes for a registered version (verified by the caller)."""
+    mlflow = _mlflow()
+    try:
+        client = mlflow.MlflowClient()
+        run_id = client.get_model_version(model_name, version).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run_id, ARTIFACT_BLOB, tmp)
+            return Path(local).read_bytes()
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def _requirements() -> list[str]:
+    # Explicit requirements: inferring them spawns a subprocess costing 7-12 s per run.
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "numpy", "scipy", "pandas")]

@@ -1,0 +1,62 @@
+"""``create_app(settings)``: the one process, REST API (and dashboard), jobs in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar
+from litestar.types import Receive, Scope, Send
+
+from continual.bootstrap import Services, bootstrap
+from continual.core.clock import Clock
+from continual.jobs import start_jobs
+from continual.services.worker import Worker
+from continual.settings import Settings
+from continual.web.api import create_api
+
+log = structlog.get_logger("continual")
+
+
+class ContinualApp:
+    """The ASGI application: routes HTTP to the API (and the dashboard)."""
+
+    def __init__(self, services: Services, api: Litestar) -> None:
+        self.services = services
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.api(scope, receive, send)
+
+
+def create_app(settings: Settings, clock: Clock | None = None, worker: Worker | None = None) -> ContinualApp:
+    """Wire the services and build the ASGI app; nothing starts until the lifespan runs."""
+    services = bootstrap(settings, clock, worker)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS thread: two on a busy 2-core box slowed batch predictions 5-67x
+        limits = threadpool_limits(1)
+        await services.start()
+        scheduler = start_jobs(services)
+        if services.api_key_file is not None:
+            log.info("api_key_generated", where=str(services.api_key_file))
+        log.info("started", data_dir=str(settings.data_dir), model=services.holder.current.version
+                 if services.holder.current else None)
+        try:
+            yield
+        finally:
+            app.state.shutting_down = True
+            scheduler.shutdown(wait=False)
+            await services.stop()
+            limits.restore_original_limits()
+            log.info("stopped")
+
+    api = create_api(services, lifespan=[lifespan])
+    return ContinualApp(services, api)
+
+

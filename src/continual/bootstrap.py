@@ -1,0 +1,134 @@
+"""The composition root: settings in, wired services out. Nothing else builds services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from continual.adapters.db import Store, make_engine
+from continual.core.clock import Clock, SystemClock
+from continual.core.errors import ContinualError
+from continual.services.alerts import Alerts
+from continual.services.holder import ModelHolder
+from continual.services.ingest import IngestService
+from continual.services.monitor import Monitor
+from continual.services.predict import PredictionLog, PredictService
+from continual.services.promote import Registry
+from continual.services.retrain import RetrainService
+from continual.services.training import warm_up
+from continual.services.worker import Worker
+from continual.settings import Secret, Settings
+
+log = structlog.get_logger("continual")
+
+
+@dataclass
+class Services:
+    """Every use case, wired to one store, one holder and one worker."""
+
+    settings: Settings
+    api_key: Secret
+    api_key_file: Path | None
+    clock: Clock
+    store: Store
+    holder: ModelHolder
+    log: PredictionLog
+    predictor: PredictService
+    ingest: IngestService
+    alerts: Alerts
+    worker: Worker
+    registry: Registry
+    retrainer: RetrainService
+    monitor: Monitor
+    ready_reason: str = "starting"
+    owns_worker: bool = True
+    _warm: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fix a configured schema and load the champion the database names."""
+        if self.settings.features is not None:
+            self.ingest.fix_schema(self.settings.features)
+        try:
+            bundle = await self.registry.load_champion()
+        except ContinualError as exc:
+            log.error("champion_load_failed", error=exc.message)
+            await self.alerts.emit("model_load_failed", f"could not load the champion: {exc.message}", {})
+            bundle = None
+        self.ready_reason = "" if bundle is not None else "no model is loaded"
+        if bundle is not None:
+            self.registry.reconcile_alias_soon()
+        self._warm = asyncio.get_running_loop().create_task(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.worker.run(self.registry.timeout, warm_up, self.registry.tracking)
+        except ContinualError as exc:
+            log.warning("warm_up_failed", error=exc.message)
+
+    async def stop(self) -> None:
+        """Flush predictions, finish alerts, stop the worker (unless it is shared)."""
+        if self._warm is not None:
+            self._warm.cancel()
+        try:
+            self.log.flush()
+        except Exception as exc:  # noqa: BLE001 - shutdown must go on; the loss is logged
+            log.error("prediction_flush_failed", error=type(exc).__name__, pending=len(self.log))
+        await self.alerts.close()
+        if self.owns_worker:
+            self.worker.close()
+        self.store.engine.dispose()
+
+
+def ensure_api_key(settings: Settings) -> tuple[Secret, Path | None]:
+    """The configured key, or one generated once and kept owner-only in the data dir."""
+    if settings.api_key is not None:
+        return settings.api_key, None
+    path = settings.api_key_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        key = path.read_text().strip()
+        if key:
+            return Secret(key), path
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    os.chmod(path, 0o600)
+    return Secret(key), path
+
+
+def bootstrap(settings: Settings, clock: Clock | None = None, worker: Worker | None = None) -> Services:
+    """Wire every service for ``settings``; a given ``worker`` is shared, not owned."""
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    api_key, key_file = ensure_api_key(settings)
+    store = Store(make_engine(settings.database_url))
+    holder = ModelHolder()
+    plog = PredictionLog(store, settings.prediction_buffer_max)
+    alerts = Alerts(store, clock, settings)
+    owns_worker = worker is None
+    worker = worker or Worker()
+    registry = Registry(store, holder, worker, alerts, clock, settings)
+    retrainer = RetrainService(store, registry, worker, alerts, clock, settings)
+    return Services(
+        settings=settings,
+        api_key=api_key,
+        api_key_file=key_file,
+        clock=clock,
+        store=store,
+        holder=holder,
+        log=plog,
+        predictor=PredictService(holder, plog, clock, settings.max_batch_rows),
+        ingest=IngestService(store, holder, plog, clock, settings.label_column, settings.max_batch_rows),
+        alerts=alerts,
+        worker=worker,
+        registry=registry,
+        retrainer=retrainer,
+        monitor=Monitor(store, holder, retrainer, alerts, clock, settings),
+        owns_worker=owns_worker,
+    )

@@ -1,0 +1,127 @@
+"""The ``continual`` command: ``serve`` runs the service; the rest talk to a running one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from continual.settings import SettingsError, load_settings
+
+
+def _settings(**overrides: Any) -> Any:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="continual")
+def main() -> None:
+    """continual: keeps a classification model accurate while its data changes."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address [env CONTINUAL_HOST, default 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port [env CONTINUAL_PORT, default 8000]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Data directory [env CONTINUAL_DATA_DIR, default ./data]")
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the service (API, dashboard, scheduler) in this process."""
+    import uvicorn
+
+    from continual.app import create_app
+    from continual.log import configure_logging
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    if app.services.api_key_file is not None:
+        click.echo(f"API key: generated and stored in {app.services.api_key_file} (owner-only)", err=True)
+    click.echo(f"continual serving on http://{settings.host}:{settings.port} "
+               f"(dashboard /dashboard, OpenAPI /schema)", err=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,  # NiceGUI and the in-process model holder want one worker per replica
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=8,
+        lifespan="on",
+    )
+
+
+def _client() -> Any:
+    from continual.client import Client
+
+    settings = _settings()
+    url = os.environ.get("CONTINUAL_URL", f"http://{settings.host}:{settings.port}")
+    key = settings.api_key.value if settings.api_key else None
+    if key is None and settings.api_key_file.is_file():
+        key = settings.api_key_file.read_text().strip()
+    return Client(url, key)
+
+
+def _run(call: Any) -> None:
+    from continual.client import ApiError
+
+    try:
+        result = call()
+    except ApiError as exc:
+        click.echo(f"error {exc.status}: {exc.message}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"cannot reach the service: {exc}", err=True)
+        sys.exit(1)
+    import json
+
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
+@main.command()
+@click.option("--n-samples", default=1000, show_default=True)
+@click.option("--n-features", default=2, show_default=True)
+@click.option("--concept", default=0, show_default=True)
+@click.option("--seed", type=int, default=None)
+def generate(n_samples: int, n_features: int, concept: int, seed: int | None) -> None:
+    """Store synthetic labelled rows in the running service."""
+    with _client() as c:
+        _run(lambda: c.generate(n_samples, n_features, concept, seed))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--chunk-rows", default=10_000, show_default=True)
+def ingest(file: Path, chunk_rows: int) -> None:
+    """Upload a labelled CSV file (header row, label column `target`)."""
+    with open(file, encoding="utf-8-sig") as fh:
+        total = max(0, sum(1 for _ in fh) - 1)
+    with _client() as c, click.progressbar(length=total, label=f"ingesting {file.name}") as bar:
+        _run(lambda: {"accepted": c.ingest_csv(file, chunk_rows, progress=bar.update)})
+
+
+@main.command()
+def retrain() -> None:
+    """Train a challenger now and print the gate's verdict."""
+    with _client() as c:
+        _run(c.retrain)
+
+
+@main.command()
+def check() -> None:
+    """Run the check now and print the decision."""
+    with _client() as c:
+        _run(c.check)
+
+
+@main.command()
+def status() -> None:
+    """Print the model status."""
+    with _client() as c:
+        _run(c.status)

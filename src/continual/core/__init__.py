@@ -1,0 +1,1 @@
+"""The pure core: types, errors, policy and statistics. Imports no framework."""

@@ -1,0 +1,123 @@
+"""Data drift statistics: per-feature reference at training, comparison with recent inputs.
+
+Numeric features: PSI on the reference's decile bins and a two-sample KS test.
+Categorical features: PSI over categories and a chi-square test. A feature is drifted
+when PSI >= 0.2 (the usual "significant shift" rule) or when the test rejects at
+p < 0.001 with a material effect (KS statistic >= 0.1, or PSI >= 0.1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from continual.core.types import FeatureSchema, FeatureValue
+
+PSI_DRIFT = 0.2
+P_VALUE = 0.001
+SAMPLE = 500
+_EPS = 1e-4
+
+
+class FeatureDrift(msgspec.Struct, frozen=True):
+    """Drift of one feature against the champion's training data."""
+
+    feature: str
+    kind: str
+    psi: float
+    statistic: float
+    p_value: float
+    test: str
+    drifted: bool
+
+
+class DriftReport(msgspec.Struct, frozen=True):
+    """Per-feature drift and the share of drifted features."""
+
+    features: list[FeatureDrift]
+    drifted_share: float
+    recent_rows: int
+    reference_rows: int
+
+
+def reference(rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema, seed: int = 0) -> dict[str, Any]:
+    """Summary of the training rows kept with a version, small enough for one DB cell."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {"n": len(rows), "features": {}}
+    for f in schema.features:
+        if f.kind == "numeric":
+            values = np.asarray([r[f.name] for r in rows], dtype=np.float64)
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
+            counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+            sample = values if len(values) <= SAMPLE else rng.choice(values, SAMPLE, replace=False)
+            out["features"][f.name] = {
+                "kind": "numeric",
+                "edges": edges.tolist(),
+                "props": (counts / max(1, len(values))).tolist(),
+                "sample": np.round(sample, 6).tolist(),
+            }
+        else:
+            cats: dict[str, int] = {}
+            for r in rows:
+                key = str(r[f.name])
+                cats[key] = cats.get(key, 0) + 1
+            total = max(1, len(rows))
+            top = dict(sorted(cats.items(), key=lambda kv: -kv[1])[:50])
+            out["features"][f.name] = {
+                "kind": "categorical",
+                "props": {k: v / total for k, v in top.items()},
+            }
+    return out
+
+
+def psi(expected: np.ndarray[Any, Any], actual: np.ndarray[Any, Any]) -> float:
+    """Population stability index between two proportion vectors."""
+    e = np.clip(expected, _EPS, None)
+    a = np.clip(actual, _EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def compare(ref: Mapping[str, Any], recent: Sequence[Mapping[str, FeatureValue]]) -> DriftReport:
+    """Compare recent inputs with a version's reference."""
+    from scipy import stats
+
+    report: list[FeatureDrift] = []
+    for name, spec in ref.get("features", {}).items():
+        values = [r[name] for r in recent if name in r]
+        if not values:
+            continue
+        if spec["kind"] == "numeric":
+            x = np.asarray(values, dtype=np.float64)
+            edges = np.asarray(spec["edges"], dtype=np.float64)
+            counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+            p = psi(np.asarray(spec["props"]), counts / len(x))
+            ks = stats.ks_2samp(np.asarray(spec["sample"]), x)
+            stat, pv = float(ks.statistic), float(ks.pvalue)
+            drifted = p >= PSI_DRIFT or (pv < P_VALUE and stat >= 0.1)
+            report.append(FeatureDrift(name, "numeric", _r(p), _r(stat), _r(pv), "ks", drifted))
+        else:
+            props: dict[str, float] = spec["props"]
+            keys = [*props.keys(), "__other__"]
+            seen: dict[str, int] = dict.fromkeys(keys, 0)
+            for v in values:
+                k = str(v)
+                seen[k if k in props else "__other__"] += 1
+            expected = np.asarray([props.get(k, 0.0) for k in keys])
+            expected = np.clip(expected, _EPS, None)
+            expected = expected / expected.sum()
+            observed = np.asarray([seen[k] for k in keys], dtype=np.float64)
+            p = psi(expected, observed / len(values))
+            chi = stats.chisquare(observed, expected * len(values))
+            stat, pv = float(chi.statistic), float(chi.pvalue)
+            drifted = p >= PSI_DRIFT or (pv < P_VALUE and p >= 0.1)
+            report.append(FeatureDrift(name, "categorical", _r(p), _r(stat), _r(pv), "chi2", drifted))
+    share = sum(f.drifted for f in report) / len(report) if report else 0.0
+    return DriftReport(report, round(share, 4), len(recent), int(ref.get("n", 0)))
+
+
+def _r(x: float) -> float:
+    return round(x, 6) if math.isfinite(x) else 0.0

@@ -1,0 +1,1 @@
+"""Use cases of the loop, framework-free: ingest, predict, monitor, retrain, promote, alerts."""

@@ -1,0 +1,142 @@
+"""Events and alerts: every decision goes to the audit trail; changes also go to people.
+
+Alerts are sent in the background, so a slow or broken receiver never blocks or breaks
+the loop; each failed delivery is itself recorded as an ``alert_failed`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import structlog
+
+from continual.adapters.db import Store
+from continual.adapters.notify import Delivery, new_client, post_json
+from continual.core.clock import Clock, iso
+from continual.core.types import Event
+from continual.settings import Settings
+
+log = structlog.get_logger("continual.alerts")
+
+# event kind -> (title, Discord colour). Only these kinds alert; checks do not.
+ALERT_KINDS: dict[str, tuple[str, int]] = {
+    "degraded": ("Model degraded", 0xE67E22),
+    "recovered": ("Model recovered", 0x2ECC71),
+    "retrain_started": ("Retrain started", 0x3498DB),
+    "promoted": ("New champion promoted", 0x2ECC71),
+    "rejected": ("Challenger rejected", 0x95A5A6),
+    "retrain_failed": ("Retrain failed", 0xE74C3C),
+    "rollback": ("Champion changed by hand", 0x9B59B6),
+}
+
+
+class Alerts:
+    """Records events and fans alerts out to the configured channels."""
+
+    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
+        self.store = store
+        self.clock = clock
+        self.timeout = settings.alert_timeout_seconds
+        self.channels: list[tuple[str, str]] = [
+            (name, secret.value)
+            for name, secret in (
+                ("discord", settings.discord_webhook_url),
+                ("slack", settings.slack_webhook_url),
+                ("webhook", settings.webhook_url),
+            )
+            if secret is not None
+        ]
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.deliveries: dict[tuple[str, bool], int] = {}
+
+    async def emit(self, kind: str, message: str, data: dict[str, Any] | None = None) -> Event:
+        """Record an event; alert the channels if it is a change people care about."""
+        event = await asyncio.to_thread(self.store.add_event, self.clock.now(), kind, message, data or {})
+        log.info("event", kind=kind, message=message)
+        if kind in ALERT_KINDS and self.channels:
+            self.send(event)
+        return event
+
+    def send(self, event: Event) -> None:
+        """Deliver ``event`` to every channel in the background."""
+        if self._client is None:
+            self._client = new_client()
+        for channel, url in self.channels:
+            task = asyncio.get_running_loop().create_task(self._deliver(channel, url, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, channel: str, url: str, event: Event) -> None:
+        assert self._client is not None
+        delivery = await post_json(self._client, channel, url, payload(channel, event), self.timeout)
+        key = (channel, delivery.ok)
+        self.deliveries[key] = self.deliveries.get(key, 0) + 1
+        if not delivery.ok:
+            log.warning("alert_failed", channel=channel, target=delivery.target, error=delivery.error)
+            await asyncio.to_thread(
+                self.store.add_event,
+                self.clock.now(),
+                "alert_failed",
+                f"{channel} alert for {event.kind} failed: {delivery.error}",
+                _delivery_data(delivery, event),
+            )
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for deliveries under way; used at shutdown and in tests."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        """Finish deliveries and close the HTTP client."""
+        await self.drain()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _delivery_data(d: Delivery, event: Event) -> dict[str, Any]:
+    return {"channel": d.channel, "target": d.target, "status": d.status, "attempts": d.attempts,
+            "event_id": event.id, "event_kind": event.kind}
+
+
+def payload(channel: str, event: Event) -> dict[str, Any]:
+    """The message body for one channel: Discord embed, Slack blocks or plain JSON."""
+    title, colour = ALERT_KINDS.get(event.kind, (event.kind, 0x7F8C8D))
+    fields = {k: v for k, v in event.data.items() if isinstance(v, str | int | float) and v is not None}
+    if channel == "discord":
+        return {
+            "username": "continual",
+            "embeds": [
+                {
+                    "title": title,
+                    "description": event.message,
+                    "color": colour,
+                    "timestamp": iso(event.at),
+                    "fields": [
+                        {"name": k, "value": str(v)[:1000], "inline": True} for k, v in list(fields.items())[:20]
+                    ],
+                    "footer": {"text": f"continual event {event.id}"},
+                }
+            ],
+        }
+    if channel == "slack":
+        facts = ", ".join(f"{k}={v}" for k, v in list(fields.items())[:20])
+        return {
+            "text": f"{title}: {event.message}",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{event.message}"}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": facts or "-"}]},
+            ],
+        }
+    return {
+        "source": "continual",
+        "kind": event.kind,
+        "title": title,
+        "message": event.message,
+        "at": iso(event.at),
+        "event_id": event.id,
+        "data": event.data,
+    }

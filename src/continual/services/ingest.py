@@ -1,0 +1,256 @@
+"""Ingest: labelled rows (JSON, CSV, synthetic) and late feedback, test-then-train.
+
+Every labelled row is scored by the champion live when it arrives (for feedback: by the
+version that made the prediction) and stored with that score, so live accuracy is
+prequential. A batch is validated whole before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from continual.adapters.db import Store
+from continual.adapters.db.store import DuplicateBatch
+from continual.adapters.models import synthetic
+from continual.core.clock import Clock
+from continual.core.errors import InvalidInput
+from continual.core.schema import (
+    check_batch_size,
+    check_label,
+    infer_schema,
+    parse_csv_label,
+    parse_csv_value,
+    validate_labelled,
+)
+from continual.core.types import FeatureSchema, Label, LabelledBatch
+from continual.services.holder import ModelHolder
+from continual.services.predict import PredictionLog
+
+_encode = msgspec.json.encode
+MAX_GENERATE = 1_000_000
+MAX_CONCEPT = 3
+
+
+class IngestResult(msgspec.Struct, frozen=True):
+    """What one ingest stored."""
+
+    accepted: int
+    scored_by: str | None
+    correct: int | None
+    duplicate: bool = False
+
+
+class FeedbackResult(msgspec.Struct, frozen=True):
+    """What one feedback batch did: accepted, unknown ids, ids that already had feedback."""
+
+    accepted: int
+    unknown: list[str]
+    duplicate: list[str]
+    duplicate_batch: bool = False
+
+
+class IngestService:
+    """Stores labelled data and feedback."""
+
+    def __init__(
+        self,
+        store: Store,
+        holder: ModelHolder,
+        log: PredictionLog,
+        clock: Clock,
+        label: str,
+        max_rows: int,
+    ) -> None:
+        self.store = store
+        self.holder = holder
+        self.log = log
+        self.clock = clock
+        self.label = label
+        self.max_rows = max_rows
+        self._schema: FeatureSchema | None = None
+
+    def schema(self) -> FeatureSchema | None:
+        """The feature schema (cached once fixed: it never changes afterwards)."""
+        if self._schema is None:
+            self._schema = self.store.get_schema()
+        return self._schema
+
+    def fix_schema(self, schema: FeatureSchema) -> FeatureSchema:
+        """Fix the schema if none is stored yet; return the one that holds."""
+        self._schema = self.store.fix_schema(schema)
+        return self._schema
+
+    # ---- labelled rows ---------------------------------------------------------------
+    def add_rows(
+        self, rows: Sequence[Mapping[str, object]], source: str = "data", batch_key: str | None = None
+    ) -> IngestResult:
+        """Validate and store labelled JSON rows (features plus the label column)."""
+        check_batch_size(len(rows), self.max_rows)
+        schema = self.schema()
+        fixing = schema is None
+        if schema is None:
+            schema = infer_schema(rows[0], self.label, "rows[0]")
+        batch = validate_labelled(rows, schema, self.max_rows)
+        if fixing:
+            held = self.fix_schema(schema)
+            if held != schema:  # another writer fixed a different schema first
+                batch = validate_labelled(rows, held, self.max_rows)
+        return self._store(batch, source, batch_key)
+
+    def add_csv(self, body: bytes, batch_key: str | None = None) -> IngestResult:
+        """Validate and store labelled rows from CSV with a header row."""
+        try:
+            textual = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput("body: CSV must be UTF-8 text", {"field": "body"}) from None
+        reader = csv.reader(io.StringIO(textual))
+        header = next(reader, None)
+        if not header:
+            raise InvalidInput("body: CSV needs a header row", {"field": "header"})
+        header = [h.strip() for h in header]
+        seen: set[str] = set()
+        for h in header:
+            if h in seen:
+                raise InvalidInput(f"header: duplicate column {h!r}", {"field": h})
+            seen.add(h)
+        if self.label not in seen:
+            raise InvalidInput(
+                f"header: missing label column {self.label!r}", {"field": self.label}
+            )
+        cells = [r for r in reader if r]
+        check_batch_size(len(cells), self.max_rows)
+        for i, r in enumerate(cells):
+            if len(r) != len(header):
+                raise InvalidInput(
+                    f"rows[{i}]: {len(r)} cells, expected {len(header)}", {"row": i}
+                )
+        schema = self.schema()
+        fixing = schema is None
+        if schema is None:
+            schema = _infer_csv(header, cells, self.label)
+        rows = _typed_rows(header, cells, schema)
+        batch = validate_labelled(rows, schema, self.max_rows)
+        if fixing:
+            held = self.fix_schema(schema)
+            if held != schema:
+                batch = validate_labelled(_typed_rows(header, cells, held), held, self.max_rows)
+        return self._store(batch, "data", batch_key)
+
+    def generate(self, n_samples: int, n_features: int, concept: int, seed: int) -> IngestResult:
+        """Store synthetic labelled rows from ``make_classification`` for one concept."""
+        if not 1 <= n_samples <= MAX_GENERATE:
+            raise InvalidInput(f"n_samples: must be 1 to {MAX_GENERATE}", {"field": "n_samples"})
+        if not 2 <= n_features <= 100:
+            raise InvalidInput("n_features: must be 2 to 100", {"field": "n_features"})
+        if not 0 <= concept <= MAX_CONCEPT:
+            raise InvalidInput(f"concept: must be 0 to {MAX_CONCEPT}", {"field": "concept"})
+        if not 0 <= seed < 2**32:
+            raise InvalidInput("seed: must be 0 to 2**32-1", {"field": "seed"})
+        features, labels = synthetic(n_samples, n_features, concept, seed)
+        rows: list[dict[str, object]] = [{**f, self.label: y} for f, y in zip(features, labels, strict=True)]
+        saved = self.max_rows
+        self.max_rows = max(saved, n_samples)
+        try:
+            return self.add_rows(rows, source="generate")
+        finally:
+            self.max_rows = saved
+
+    def _store(self, batch: LabelledBatch, source: str, batch_key: str | None) -> IngestResult:
+        labels_json = [_encode(lab).decode() for lab in batch.labels]
+        features_json = [_encode(r) for r in batch.rows]
+        bundle = self.holder.current
+        scored_by: str | None = None
+        correct: list[bool | None] = [None] * len(batch.rows)
+        schema = self.schema()
+        if bundle is not None and bundle.schema == schema:
+            predicted = bundle.model.labels_of(bundle.model.predict_rows(batch.rows))
+            correct = [p == t for p, t in zip(predicted, batch.labels, strict=True)]
+            scored_by = bundle.version
+        try:
+            self.store.insert_rows(
+                self.clock.now(), source, features_json, labels_json, scored_by, correct, batch_key
+            )
+        except DuplicateBatch:
+            return IngestResult(0, None, None, duplicate=True)
+        n_correct = None if scored_by is None else sum(bool(c) for c in correct)
+        return IngestResult(len(batch.rows), scored_by, n_correct)
+
+    # ---- feedback ---------------------------------------------------------------------
+    def feedback(self, items: Sequence[tuple[str, object]], batch_key: str | None = None) -> FeedbackResult:
+        """Attach true labels to earlier predictions; unknown ids are reported, not fatal."""
+        check_batch_size(len(items), self.max_rows)
+        schema = self.schema()
+        if schema is None:
+            raise InvalidInput("items: no data and no predictions yet", {"field": "items"})
+        labels: dict[str, Label] = {}
+        for i, (pid, label) in enumerate(items):
+            where = f"items[{i}]"
+            if not isinstance(pid, str) or not 1 <= len(pid) <= 64:
+                raise InvalidInput(f"{where}.prediction_id: 1 to 64 characters", {"field": "prediction_id"})
+            labels[pid] = check_label(label, schema, where)
+        self.log.flush()  # make buffered predictions visible to the lookup
+        ids = list(labels)
+        known = self.store.get_predictions(ids)
+        already = self.store.known_feedback(ids)
+        unknown = [pid for pid in ids if pid not in known]
+        duplicate = [pid for pid in ids if pid in already]
+        rows: list[tuple[str, str, str, str, bool]] = []
+        for pid in ids:
+            if pid in known and pid not in already:
+                version, features, predicted = known[pid]
+                label_json = _encode(labels[pid]).decode()
+                rows.append((pid, label_json, features, version, label_json == predicted))
+        if rows:
+            try:
+                self.store.insert_feedback(self.clock.now(), rows, batch_key)
+            except DuplicateBatch:
+                return FeedbackResult(0, [], [], duplicate_batch=True)
+        return FeedbackResult(len(rows), unknown, duplicate)
+
+
+def _infer_csv(header: list[str], cells: list[list[str]], label: str) -> FeatureSchema:
+    first: dict[str, object] = {}
+    for j, name in enumerate(header):
+        column = [r[j] for r in cells]
+        if name == label:
+            first[name] = 0 if all(_is_int(c) for c in column) else "x"
+        else:
+            first[name] = 0.0 if all(_is_number(c) for c in column) else "x"
+    return infer_schema(first, label, "header")
+
+
+def _typed_rows(header: list[str], cells: list[list[str]], schema: FeatureSchema) -> list[dict[str, object]]:
+    kinds = {f.name: f for f in schema.features}
+    out: list[dict[str, object]] = []
+    for i, r in enumerate(cells):
+        where = f"rows[{i}]"
+        row: dict[str, object] = {}
+        for name, raw in zip(header, r, strict=True):
+            if name == schema.label:
+                row[name] = parse_csv_label(raw.strip(), schema.label_kind, where, name)
+            elif name in kinds:
+                row[name] = parse_csv_value(raw.strip(), kinds[name], where)
+            else:
+                row[name] = raw  # unknown column: validation names it
+        out.append(row)
+    return out
+
+
+def _is_number(raw: str) -> bool:
+    try:
+        return math.isfinite(float(raw))
+    except ValueError:
+        return False
+
+
+def _is_int(raw: str) -> bool:
+    try:
+        int(raw.strip())
+    except ValueError:
+        return False
+    return True

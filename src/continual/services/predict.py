@@ -1,0 +1,109 @@
+"""Predictions: validate, score with the current champion, log for later feedback.
+
+The request path does no database work: each prediction is appended to an in-memory
+log that a background task flushes in batches. When the log is full the service sheds
+load with a 503 instead of growing without bound.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from continual.adapters.db import Store
+from continual.core.clock import Clock
+from continual.core.errors import Unavailable
+from continual.core.schema import validate_unlabelled
+from continual.core.types import Prediction
+from continual.services.holder import ModelHolder
+
+_encode = msgspec.json.encode
+
+
+class PredictionLog:
+    """A bounded in-memory buffer of served predictions, flushed in batches."""
+
+    def __init__(self, store: Store, max_pending: int) -> None:
+        self.store = store
+        self.max_pending = max_pending
+        self._pending: list[tuple[str, float, str, str, str]] = []
+        self._flush_lock = threading.Lock()
+        self.flushed = 0
+        self.failed_flushes = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def room(self, n: int) -> None:
+        """Raise ``Unavailable`` (503) when ``n`` more entries would overflow the buffer."""
+        if len(self._pending) + n > self.max_pending:
+            raise Unavailable(
+                "prediction log backlog is full; retry shortly",
+                {"pending": len(self._pending), "limit": self.max_pending},
+            )
+
+    def add(self, entries: list[tuple[str, float, str, str, str]]) -> None:
+        """Append entries (list.extend is atomic under the GIL)."""
+        self._pending.extend(entries)
+
+    def flush(self) -> int:
+        """Write everything pending in one transaction; return how many rows."""
+        with self._flush_lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                self.store.insert_predictions(batch)
+            except Exception:
+                # keep them for the next flush rather than lose them
+                self._pending[:0] = batch
+                self.failed_flushes += 1
+                raise
+            self.flushed += len(batch)
+            return len(batch)
+
+
+class PredictService:
+    """Serves predictions from the model holder."""
+
+    def __init__(self, holder: ModelHolder, log: PredictionLog, clock: Clock, max_rows: int) -> None:
+        self.holder = holder
+        self.log = log
+        self.clock = clock
+        self.max_rows = max_rows
+        self.served = 0
+
+    def predict(self, rows: Sequence[Mapping[str, object]], name: str = "rows") -> tuple[str, list[Prediction]]:
+        """Predict a batch; return the version used and one ``Prediction`` per row."""
+        bundle = self.holder.current
+        if bundle is None:
+            raise Unavailable("no model is loaded yet: add data and retrain", {"status": "no_model"})
+        self.log.room(len(rows))
+        clean = validate_unlabelled(rows, bundle.schema, self.max_rows, name)
+        proba = bundle.model.predict_rows(clean)
+        keys = bundle.model.class_keys
+        classes = bundle.model.classes
+        version = bundle.version
+        now = self.clock.now()
+        out: list[Prediction] = []
+        entries: list[tuple[str, float, str, str, str]] = []
+        for row, p in zip(clean, proba.tolist(), strict=True):
+            best = max(range(len(p)), key=p.__getitem__)
+            pid = os.urandom(12).hex()
+            label = classes[best]
+            out.append(
+                Prediction(
+                    prediction=label,
+                    probabilities=dict(zip(keys, p, strict=True)),
+                    confidence=p[best],
+                    model_version=version,
+                    prediction_id=pid,
+                )
+            )
+            entries.append((pid, now, version, _encode(row).decode(), _encode(label).decode()))
+        self.log.add(entries)
+        self.served += len(out)
+        return version, out

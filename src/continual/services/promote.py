@@ -1,0 +1,181 @@
+"""Promotion, rollback and loading the champion.
+
+The database is the source of truth for which version is champion. A promotion loads
+and verifies the new model first, then commits one transaction (status, served period,
+event), then swaps it into memory; MLflow's ``champion`` alias follows (reconciled in
+the background, at start-up and on every check), so a crash between any two steps
+leaves a state that the next start-up completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from continual.adapters.db import Store
+from continual.adapters.models import CompiledModel, loads_verified, write_atomic
+from continual.core.clock import Clock
+from continual.core.errors import ContinualError, NotFound, Unavailable
+from continual.core.types import FeatureSchema, ModelRecord
+from continual.services.alerts import Alerts
+from continual.services.holder import ModelBundle, ModelHolder
+from continual.services.training import TrackingConfig, fetch_blob, set_alias
+from continual.services.worker import Worker
+from continual.settings import Settings
+
+log = structlog.get_logger("continual.promote")
+
+
+class Registry:
+    """Decides which version serves, loads it, and keeps MLflow's alias in step."""
+
+    def __init__(
+        self, store: Store, holder: ModelHolder, worker: Worker, alerts: Alerts, clock: Clock, settings: Settings
+    ) -> None:
+        self.store = store
+        self.holder = holder
+        self.worker = worker
+        self.alerts = alerts
+        self.clock = clock
+        self.models_dir = settings.models_dir
+        self.timeout = settings.mlflow_timeout_seconds * (settings.mlflow_max_retries + 1) * 3 + 30
+        self.tracking = TrackingConfig(
+            tracking_uri=settings.mlflow_tracking_uri,
+            data_dir=str(settings.data_dir),
+            timeout=settings.mlflow_timeout_seconds,
+            retries=settings.mlflow_max_retries,
+            experiment=settings.experiment_name,
+            model_name=settings.registered_model_name,
+        )
+        self.lock = asyncio.Lock()
+        self._alias_task: asyncio.Task[None] | None = None
+        self.alias_in_sync: bool | None = None
+
+    async def _blob(self, record: ModelRecord) -> bytes:
+        """The verified bytes of a version: the local copy, else MLflow (then cached)."""
+        path = self.models_dir / f"{record.version}.pkl"
+        try:
+            blob = await asyncio.to_thread(path.read_bytes)
+            loads_verified_digest(blob, record.sha256)
+            return blob
+        except (OSError, ValueError) as exc:
+            log.warning("local_model_unusable", version=record.version, reason=type(exc).__name__)
+        blob = await self.worker.run(self.timeout, fetch_blob, self.tracking, record.version)
+        loads_verified_digest(blob, record.sha256)
+        await asyncio.to_thread(write_atomic, path, blob)
+        return blob
+
+    async def bundle(self, record: ModelRecord, schema: FeatureSchema) -> ModelBundle:
+        """Load, verify and compile a version into a servable bundle."""
+        try:
+            blob = await self._blob(record)
+        except ValueError as exc:
+            await self.alerts.emit(
+                "model_refused",
+                f"version {record.version} refused at load: {exc}",
+                {"version": record.version},
+            )
+            raise Unavailable(f"version {record.version} failed verification", {"version": record.version}) from exc
+        pipeline = await asyncio.to_thread(loads_verified, blob, record.sha256)
+        model = CompiledModel(pipeline, schema)
+        return ModelBundle(
+            version=record.version,
+            run_id=record.run_id,
+            model_type=record.model_type,
+            model=model,
+            schema=schema,
+            sha256=record.sha256,
+            promoted_at=record.promoted_at,
+            since_row_id=record.since_row_id,
+        )
+
+    async def load_champion(self) -> ModelBundle | None:
+        """Serve whatever the database says is champion (start-up and replica sync)."""
+        record = await asyncio.to_thread(self.store.champion)
+        schema = await asyncio.to_thread(self.store.get_schema)
+        if record is None or schema is None:
+            return None
+        current = self.holder.current
+        if current is not None and current.version == record.version and current.promoted_at == record.promoted_at:
+            return current
+        bundle = await self.bundle(record, schema)
+        self.holder.swap(bundle)
+        log.info("champion_loaded", version=record.version)
+        return bundle
+
+    async def promote(self, version: str, reason: str, kind: str = "rollback") -> ModelRecord:
+        """Make ``version`` the champion: verify, commit, swap, then move the alias."""
+        async with self.lock:
+            record = await asyncio.to_thread(self.store.version, version)
+            schema = await asyncio.to_thread(self.store.get_schema)
+            if record is None or schema is None:
+                raise NotFound(f"model version {version!r} is not known", {"version": version})
+            bundle = await self.bundle(record, schema)
+            previous = self.holder.current
+            now = self.clock.now()
+            message = (
+                f"version {version} promoted: {reason}"
+                if kind == "promoted"
+                else f"version {version} made champion by hand: {reason}"
+            )
+            data = {"version": version, "previous": previous.version if previous else None, "reason": reason}
+            await asyncio.to_thread(self.store.promote, version, now, reason, (kind, message, data))
+            fresh = await asyncio.to_thread(self.store.version, version)
+            assert fresh is not None
+            self.holder.swap(
+                ModelBundle(
+                    version=bundle.version,
+                    run_id=bundle.run_id,
+                    model_type=bundle.model_type,
+                    model=bundle.model,
+                    schema=bundle.schema,
+                    sha256=bundle.sha256,
+                    promoted_at=fresh.promoted_at,
+                    since_row_id=fresh.since_row_id,
+                )
+            )
+            if self.alerts.channels:
+                from continual.core.types import Event
+
+                self.alerts.send(Event(id=0, at=now, kind=kind, message=message, data=data))
+            log.info("champion_swapped", version=version, previous=data["previous"], kind=kind)
+        self.reconcile_alias_soon()
+        return fresh
+
+    def reconcile_alias_soon(self) -> None:
+        """Move MLflow's alias to the database champion in the background."""
+        if self._alias_task is None or self._alias_task.done():
+            self._alias_task = asyncio.get_running_loop().create_task(self.reconcile_alias())
+
+    async def reconcile_alias(self) -> None:
+        """Make MLflow's ``champion`` alias match the database; record a failure as an event."""
+        record = await asyncio.to_thread(self.store.champion)
+        if record is None:
+            return
+        try:
+            before = await self.worker.run(self.timeout, set_alias, self.tracking, record.version)
+        except ContinualError as exc:
+            self.alias_in_sync = False
+            await self.alerts.emit(
+                "alias_sync_failed",
+                f"could not point MLflow alias champion at version {record.version}: {exc.message}",
+                {"version": record.version},
+            )
+            return
+        self.alias_in_sync = True
+        if before != record.version:
+            log.info("alias_moved", version=record.version, before=before)
+
+    async def wait_alias(self) -> None:
+        """Wait for a pending alias move (tests, shutdown)."""
+        if self._alias_task is not None:
+            await asyncio.wait({self._alias_task}, timeout=self.timeout)
+
+
+def loads_verified_digest(blob: bytes, digest: str) -> None:
+    """Raise ``ValueError`` unless ``blob`` has the recorded digest."""
+    from continual.adapters.models import sha256
+
+    if sha256(blob) != digest:
+        raise ValueError("digest mismatch: the file is not the one this service registered")

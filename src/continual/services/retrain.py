@@ -1,0 +1,160 @@
+"""Retrain: train a challenger in the worker, record the gate's verdict, promote a winner.
+
+One retrain at a time: an in-process lock answers 409 at once, and a database lease
+keeps other replicas out. A failure (too few rows, MLflow down, time-out) is an event
+and an alert; the champion keeps serving throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from continual.adapters.db import Store
+from continual.core.clock import Clock
+from continual.core.errors import Conflict, ContinualError, TrainingFailed
+from continual.core.types import ModelRecord, RetrainResult
+from continual.services.alerts import Alerts
+from continual.services.promote import Registry
+from continual.services.training import ChampionRef, TrainJob, TrainOutcome, train_challenger
+from continual.services.worker import Worker
+from continual.settings import Settings
+
+log = structlog.get_logger("continual.retrain")
+
+LEASE = "retrain"
+
+
+class RetrainService:
+    """Runs retrains, one at a time across every replica."""
+
+    def __init__(
+        self, store: Store, registry: Registry, worker: Worker, alerts: Alerts, clock: Clock, settings: Settings
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.worker = worker
+        self.alerts = alerts
+        self.clock = clock
+        self.settings = settings
+        self._lock = asyncio.Lock()
+        self.outcomes: dict[str, int] = {}
+        self.durations: list[float] = []
+
+    @property
+    def running(self) -> bool:
+        """Whether a retrain is under way in this process."""
+        return self._lock.locked()
+
+    def last_retrain_at(self) -> float | None:
+        """When the last retrain (of any outcome) started, from the database."""
+        raw = self.store.get_meta("last_retrain_at")
+        return float(raw) if raw else None
+
+    def _job(self, trigger: str) -> TrainJob:
+        s = self.settings
+        current = self.registry.holder.current
+        return TrainJob(
+            database_url=s.database_url,
+            tracking=self.registry.tracking,
+            models_dir=str(s.models_dir),
+            model_type=s.model,
+            seed=s.seed,
+            strategy=s.train_strategy,
+            train_window=s.train_window,
+            replay_fraction=s.replay_fraction,
+            holdout_fraction=s.holdout_fraction,
+            min_improvement=s.min_improvement,
+            threshold=s.performance_threshold,
+            champion=None if current is None else ChampionRef(current.version, current.sha256),
+            trigger=trigger,
+        )
+
+    async def retrain(self, trigger: str) -> RetrainResult:
+        """Train, gate and maybe promote a challenger; 409 if one is already running."""
+        if self._lock.locked():
+            raise Conflict("a retrain is already running", {"running": True})
+        async with self._lock:
+            holder_id = self.settings.replica_id
+            ttl = self.settings.retrain_timeout_seconds + 60
+            got = await asyncio.to_thread(self.store.try_lease, LEASE, holder_id, ttl, self.clock.now())
+            if not got:
+                raise Conflict("a retrain is already running on another replica", {"running": True})
+            try:
+                return await self._retrain(trigger)
+            finally:
+                await asyncio.to_thread(self.store.release_lease, LEASE, holder_id)
+
+    async def _retrain(self, trigger: str) -> RetrainResult:
+        started = time.perf_counter()
+        now = self.clock.now()
+        await asyncio.to_thread(self.store.set_meta, "last_retrain_at", repr(now))
+        job = self._job(trigger)
+        await self.alerts.emit(
+            "retrain_started",
+            f"retrain started: {trigger}",
+            {"trigger": trigger, "model_type": job.model_type, "strategy": job.strategy},
+        )
+        try:
+            outcome: TrainOutcome = await self.worker.run(
+                self.settings.retrain_timeout_seconds, train_challenger, job
+            )
+        except ContinualError as exc:
+            self._count("failed", started)
+            kind = "insufficient" if isinstance(exc, TrainingFailed) else "error"
+            await self.alerts.emit(
+                "retrain_failed",
+                f"retrain failed: {exc.message}",
+                {"trigger": trigger, "error": exc.message, "error_kind": kind},
+            )
+            raise
+        record = ModelRecord(
+            version=outcome.version,
+            run_id=outcome.run_id,
+            model_type=job.model_type,
+            status="challenger" if outcome.promoted else "rejected",
+            created_at=self.clock.now(),
+            promoted_at=None,
+            retired_at=None,
+            metrics=outcome.metrics,
+            params=outcome.params,
+            reason=outcome.reason,
+            sha256=outcome.sha256,
+        )
+        await asyncio.to_thread(self.store.add_version, record, outcome.reference)
+        data = {
+            "version": outcome.version,
+            "run_id": outcome.run_id,
+            "challenger_accuracy": round(outcome.challenger_accuracy, 4),
+            "champion_accuracy": None if outcome.champion_accuracy is None else round(outcome.champion_accuracy, 4),
+            "train_rows": outcome.train_rows,
+            "holdout_rows": outcome.holdout_rows,
+            "trigger": trigger,
+        }
+        if outcome.promoted:
+            await self.registry.promote(outcome.version, outcome.reason, kind="promoted")
+            self._count("promoted", started)
+        else:
+            await self.alerts.emit("rejected", f"challenger version {outcome.version} rejected: {outcome.reason}", data)
+            self._count("rejected", started)
+        log.info("retrain_done", promoted=outcome.promoted, version=outcome.version,
+                 seconds=round(time.perf_counter() - started, 3), fit_seconds=round(outcome.fit_seconds, 3))
+        return RetrainResult(
+            version=outcome.version,
+            promoted=outcome.promoted,
+            challenger_accuracy=outcome.challenger_accuracy,
+            champion_accuracy=outcome.champion_accuracy,
+            run_id=outcome.run_id,
+            reason=outcome.reason,
+            model_type=job.model_type,
+            train_rows=outcome.train_rows,
+            holdout_rows=outcome.holdout_rows,
+            duration_seconds=time.perf_counter() - started,
+        )
+
+    def _count(self, outcome: str, started: float) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.durations.append(time.perf_counter() - started)
+        del self.durations[:-100]

@@ -1,0 +1,253 @@
+"""Work done in the training worker process: fit a challenger, gate it, log it to MLflow.
+
+These functions run in the child (see ``worker``) and take and return plain Structs.
+The child opens its own database engine and is the only process that imports mlflow.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from continual.core.errors import TrainingFailed
+from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType, TrainStrategy
+
+MIN_TRAIN_ROWS = 20
+MIN_HOLDOUT_ROWS = 10
+
+_decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
+_decode_labels = msgspec.json.Decoder(list[int | str]).decode
+
+
+class TrackingConfig(msgspec.Struct, frozen=True):
+    """How the child reaches MLflow."""
+
+    tracking_uri: str
+    data_dir: str
+    timeout: float
+    retries: int
+    experiment: str
+    model_name: str
+
+
+class ChampionRef(msgspec.Struct, frozen=True):
+    """Enough to load the champion in the child for the gate."""
+
+    version: str
+    sha256: str
+
+
+class TrainJob(msgspec.Struct, frozen=True, kw_only=True):
+    """One retrain, as the parent asks for it."""
+
+    database_url: str
+    tracking: TrackingConfig
+    models_dir: str
+    model_type: ModelType
+    seed: int
+    strategy: TrainStrategy
+    train_window: int
+    replay_fraction: float
+    holdout_fraction: float
+    min_improvement: float
+    threshold: float
+    champion: ChampionRef | None
+    trigger: str
+
+
+class TrainOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What the child produced: a registered version and the gate's verdict."""
+
+    version: str
+    run_id: str
+    promoted: bool
+    reason: str
+    challenger_accuracy: float
+    champion_accuracy: float | None
+    sha256: str
+    reference: dict[str, Any]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    train_rows: int
+    holdout_rows: int
+    fit_seconds: float
+    total_seconds: float
+
+
+_stores: dict[str, Any] = {}  # one engine per database URL for the child's lifetime
+
+
+def _store(url: str) -> Any:
+    from continual.adapters.db import Store, make_engine
+
+    if url not in _stores:
+        _stores[url] = Store(make_engine(url))
+    return _stores[url]
+
+
+def _rows(raw: list[tuple[int, str, str]]) -> tuple[list[dict[str, FeatureValue]], list[Label]]:
+    features = _decode_rows(("[" + ",".join(f for _, f, _ in raw) + "]").encode())
+    labels = _decode_labels(("[" + ",".join(lab for _, _, lab in raw) + "]").encode())
+    return features, labels  # type: ignore[return-value]
+
+
+def select_training_rows(store: Any, job: TrainJob) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+    """Pick (train, holdout) rows by the job's strategy; the holdout is the newest rows."""
+    if job.strategy == "all":
+        lo, hi = store.row_id_bounds()
+        recent = store.recent_rows(hi - lo + 1)
+    else:
+        recent = store.recent_rows(job.train_window)
+    n_hold = max(MIN_HOLDOUT_ROWS, int(len(recent) * job.holdout_fraction))
+    train, holdout = recent[:-n_hold], recent[-n_hold:]
+    if job.strategy == "replay" and recent:
+        lo, _ = store.row_id_bounds()
+        oldest_recent = recent[0][0]
+        pool = oldest_recent - lo
+        want = int(len(train) * job.replay_fraction / max(1e-9, 1 - job.replay_fraction))
+        if pool > 0 and want > 0:
+            rng = np.random.default_rng(job.seed)
+            ids = rng.choice(np.arange(lo, oldest_recent), size=min(want, pool), replace=False)
+            train = store.rows_by_ids(int(i) for i in ids) + train
+    return train, holdout
+
+
+def train_challenger(job: TrainJob) -> TrainOutcome:
+    """Fit a challenger, score it and the champion on the same holdout, log and register it."""
+    from continual.adapters import tracking
+    from continual.adapters.models import CompiledModel, accuracy, dumps, fit, frame, sha256, write_atomic
+    from continual.core import drift
+    from continual.core.policy import should_promote
+
+    started = time.perf_counter()
+    store = _store(job.database_url)
+    schema: FeatureSchema | None = store.get_schema()
+    if schema is None:
+        raise TrainingFailed("no data yet", {"rows": 0})
+    train_raw, holdout_raw = select_training_rows(store, job)
+    if len(train_raw) < MIN_TRAIN_ROWS:
+        raise TrainingFailed(
+            f"only {len(train_raw)} training rows (need {MIN_TRAIN_ROWS} besides the holdout)",
+            {"rows": len(train_raw)},
+        )
+    x_train, y_train = _rows(train_raw)
+    x_hold, y_hold = _rows(holdout_raw)
+    classes = sorted({str(y) for y in y_train})
+    if len(classes) < 2:
+        raise TrainingFailed(
+            f"the training window holds one class only ({classes[0]})", {"classes": classes}
+        )
+    fit_started = time.perf_counter()
+    try:
+        pipeline = fit(job.model_type, schema, x_train, y_train, job.seed)
+    except ValueError as exc:
+        raise TrainingFailed(f"fit failed: {exc}", None) from exc
+    fit_seconds = time.perf_counter() - fit_started
+    challenger = CompiledModel(pipeline, schema)
+    challenger_acc = accuracy(challenger, x_hold, y_hold)
+    champion_acc: float | None = None
+    if job.champion is not None:
+        champion_model = load_local(Path(job.models_dir), job.champion.version, job.champion.sha256, schema)
+        if champion_model is not None:
+            champion_acc = accuracy(champion_model, x_hold, y_hold)
+    promoted, reason = should_promote(challenger_acc, champion_acc, job.min_improvement)
+    blob = dumps(pipeline)
+    digest = sha256(blob)
+    reference = drift.reference(x_train[-5000:], schema, job.seed)
+    params = {
+        "model_type": job.model_type,
+        "n_samples": str(len(train_raw)),
+        "holdout_rows": str(len(holdout_raw)),
+        "threshold": str(job.threshold),
+        "seed": str(job.seed),
+        "strategy": job.strategy,
+        "train_window": str(job.train_window),
+        "window_first_row": str(train_raw[0][0]),
+        "window_last_row": str(holdout_raw[-1][0]),
+        "n_features": str(len(schema.features)),
+        "classes": ",".join(classes)[:250],
+        "trigger": job.trigger[:250],
+    }
+    metrics = {
+        "challenger_accuracy": challenger_acc,
+        "fit_seconds": fit_seconds,
+        "train_rows": float(len(train_raw)),
+    }
+    if champion_acc is not None:
+        metrics["champion_accuracy"] = champion_acc
+    example = frame(x_hold[:5], schema)
+    tracking.configure(job.tracking.tracking_uri, Path(job.tracking.data_dir), job.tracking.timeout, job.tracking.retries)
+    run_id, version = tracking.log_and_register(
+        experiment=job.tracking.experiment,
+        model_name=job.tracking.model_name,
+        pipeline=pipeline,
+        blob=blob,
+        input_example=example,
+        output_example=challenger.predict_rows(x_hold[:5]),
+        params=params,
+        metrics=metrics,
+        tags={"continual.verdict": "promoted" if promoted else "rejected", "continual.reason": reason[:250]},
+    )
+    write_atomic(Path(job.models_dir) / f"{version}.pkl", blob)
+    return TrainOutcome(
+        version=version,
+        run_id=run_id,
+        promoted=promoted,
+        reason=reason,
+        challenger_accuracy=challenger_acc,
+        champion_accuracy=champion_acc,
+        sha256=digest,
+        reference=reference,
+        params=params,
+        metrics=metrics,
+        train_rows=len(train_raw),
+        holdout_rows=len(holdout_raw),
+        fit_seconds=fit_seconds,
+        total_seconds=time.perf_counter() - started,
+    )
+
+
+def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchema) -> Any:
+    """The verified local copy of a version, compiled; ``None`` if missing or tampered."""
+    from continual.adapters.models import CompiledModel, loads_verified
+
+    path = models_dir / f"{version}.pkl"
+    try:
+        return CompiledModel(loads_verified(path.read_bytes(), digest), schema)
+    except (OSError, ValueError):
+        return None
+
+
+def set_alias(tracking_cfg: TrackingConfig, version: str) -> str | None:
+    """Point MLflow's ``champion`` alias at ``version``; return where it pointed before."""
+    from continual.adapters import tracking
+
+    tracking.configure(tracking_cfg.tracking_uri, Path(tracking_cfg.data_dir), tracking_cfg.timeout, tracking_cfg.retries)
+    before = tracking.champion_version(tracking_cfg.model_name)
+    if before != version:
+        tracking.set_champion(tracking_cfg.model_name, version)
+    return before
+
+
+def fetch_blob(tracking_cfg: TrackingConfig, version: str) -> bytes:
+    """Download our serialised model for ``version`` from MLflow."""
+    from continual.adapters import tracking
+
+    tracking.configure(tracking_cfg.tracking_uri, Path(tracking_cfg.data_dir), tracking_cfg.timeout, tracking_cfg.retries)
+    return tracking.download_blob(tracking_cfg.model_name, version)
+
+
+def warm_up(tracking_cfg: TrackingConfig) -> None:
+    """Import the heavy libraries and create the MLflow store ahead of the first retrain.
+
+    A fresh embedded MLflow store spends ~10 s creating its tables; doing it at start-up
+    in the (niced) child keeps that off the first user-visible retrain."""
+    from continual.adapters import tracking
+    from continual.adapters.models import build_pipeline  # noqa: F401 - imports sklearn
+
+    tracking.configure(tracking_cfg.tracking_uri, Path(tracking_cfg.data_dir), tracking_cfg.timeout, tracking_cfg.retries)
+    tracking.ensure_experiment(tracking_cfg.experiment)

@@ -1,0 +1,1 @@
+"""The REST API (Litestar): thin handlers over the services, one error table."""

@@ -1,0 +1,57 @@
+"""The Litestar application: routes, errors, auth, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from continual import __version__
+from continual.bootstrap import Services
+from continual.web import admin, public, serve
+from continual.web.errors import EXCEPTION_HANDLERS
+from continual.web.middleware import RequestObserver, request_context
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def create_api(
+    services: Services,
+    lifespan: list[Lifespan] | None = None,
+    observe: RequestObserver | None = None,
+    extra_routes: list[Any] | None = None,
+) -> Litestar:
+    """Build the REST API over ``services``."""
+    openapi = OpenAPIConfig(
+        title="continual",
+        version=__version__,
+        description="Keeps a tabular classification model accurate while its data changes.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "BearerAuth": SecurityScheme(type="http", scheme="bearer", description="the API key")
+            }
+        ),
+    )
+    app = Litestar(
+        route_handlers=[*public.ROUTES, *serve.ROUTES, *admin.ROUTES, *(extra_routes or [])],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        middleware=[request_context(observe)],
+        lifespan=lifespan or [],
+        request_max_body_size=services.settings.max_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    app.state.services = services
+    app.state.api_key_bytes = services.api_key.value.encode()
+    app.state.shutting_down = False
+    return app
+
+

@@ -1,0 +1,160 @@
+"""Authenticated data routes: predict, feedback, data, generate, features."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any, Annotated
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from continual.bootstrap import Services
+from continual.core.errors import InvalidInput, PayloadTooLarge
+from continual.core.types import DataSummary, FeatureSchema, Prediction
+from continual.services.ingest import FeedbackResult
+from continual.web.openapi import DataOperation
+from continual.web.schemas import (
+    BatchPredictions,
+    DataRequest,
+    DataResponse,
+    FeedbackRequest,
+    GenerateRequest,
+    GenerateResponse,
+    PredictRequest,
+)
+from continual.web.security import PROTECTED, error_responses
+
+THREAD_ROWS = 1000  # batches above this are scored off the event loop
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", required=False, max_length=128,
+              description="Retry-safe batches: a key seen before stores nothing again"),
+]
+_data_decoder = __import__("msgspec").json.Decoder(DataRequest)
+
+
+@post(
+    "/predict",
+    status_code=200,
+    tags=["serve"],
+    summary="Predict one row (`features`) or a batch (`rows`)",
+    responses=error_responses(400, 401, 413, 422, 503),
+    **PROTECTED,
+)
+async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredictions:
+    """Score with the current champion; every prediction gets an id for feedback."""
+    svc: Services = state.services
+    if (data.features is None) == (data.rows is None):
+        raise InvalidInput("body: send exactly one of `features` or `rows`", {"field": "features"})
+    if data.features is not None:
+        return svc.predictor.predict([data.features], name="features")[1][0]
+    rows = data.rows or []
+    if len(rows) > THREAD_ROWS:
+        version, out = await asyncio.to_thread(svc.predictor.predict, rows)
+    else:
+        version, out = svc.predictor.predict(rows)
+    return BatchPredictions(version, out)
+
+
+@post(
+    "/feedback",
+    status_code=200,
+    tags=["serve"],
+    summary="True labels of earlier predictions, by prediction id",
+    responses=error_responses(400, 401, 413, 422),
+    **PROTECTED,
+)
+async def feedback(state: State, data: FeedbackRequest, idempotency_key: IdempotencyKey = None) -> FeedbackResult:
+    """Unknown ids are reported in `unknown`; ids that already had feedback in `duplicate`."""
+    svc: Services = state.services
+    items = [(item.prediction_id, item.label) for item in data.items]
+    return await asyncio.to_thread(svc.ingest.feedback, items, idempotency_key)
+
+
+@post(
+    "/data",
+    status_code=200,
+    tags=["data"],
+    summary="Store labelled rows: JSON `{\"rows\": [...]}` or `text/csv` with a header row",
+    responses=error_responses(400, 401, 413, 422),
+    operation_class=DataOperation,
+    **PROTECTED,
+)
+async def add_data(state: State, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey = None) -> DataResponse:
+    """All or nothing: a batch with one bad row stores nothing."""
+    svc: Services = state.services
+    body = await request.body()
+    if len(body) > svc.settings.max_body_bytes:
+        raise PayloadTooLarge("body: over the size limit", {"limit": svc.settings.max_body_bytes})
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if ctype in ("text/csv", "application/csv"):
+        result = await asyncio.to_thread(svc.ingest.add_csv, body, idempotency_key)
+    elif ctype in ("application/json", ""):
+        import msgspec
+
+        try:
+            parsed = _data_decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
+        except msgspec.DecodeError as exc:
+            from litestar.exceptions import ClientException
+
+            raise ClientException(f"JSON is malformed: {exc}") from None
+        result = await asyncio.to_thread(svc.ingest.add_rows, parsed.rows, "data", idempotency_key)
+    else:
+        from litestar.exceptions import HTTPException
+
+        raise HTTPException(f"unsupported content type {ctype!r}: use application/json or text/csv", status_code=415)
+    return DataResponse(result.accepted, result.scored_by, result.correct, result.duplicate)
+
+
+@get(
+    "/data",
+    tags=["data"],
+    summary="What is stored: rows, label counts, first and last arrival",
+    responses=error_responses(401),
+    **PROTECTED,
+)
+async def data_summary(state: State) -> DataSummary:
+    """Counts over the whole store."""
+    svc: Services = state.services
+    return await asyncio.to_thread(svc.store.summary)
+
+
+@post(
+    "/generate",
+    status_code=200,
+    tags=["data"],
+    summary="Store synthetic labelled rows; switch `concept` to simulate drift",
+    responses=error_responses(400, 401, 413, 422),
+    **PROTECTED,
+)
+async def generate(state: State, data: GenerateRequest) -> GenerateResponse:
+    """make_classification rows `feature1..N` with label `target`; same concept and seed, same rows."""
+    svc: Services = state.services
+    seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
+    result = await asyncio.to_thread(svc.ingest.generate, data.n_samples, data.n_features, data.concept, seed)
+    return GenerateResponse(result.accepted, data.concept, seed, data.n_features, result.scored_by, result.correct)
+
+
+@get(
+    "/features",
+    tags=["data"],
+    summary="The feature schema (fixed by config or by the first data)",
+    responses=error_responses(401, 404),
+    **PROTECTED,
+)
+async def features(state: State) -> FeatureSchema:
+    """404 until the first data or the configuration fixes it."""
+    svc: Services = state.services
+    schema = await asyncio.to_thread(svc.ingest.schema)
+    if schema is None:
+        from continual.core.errors import NotFound
+
+        raise NotFound("no feature schema yet: send data first or set CONTINUAL_FEATURES", None)
+    return schema
+
+
+ROUTES: list[Any] = [predict, feedback, add_data, data_summary, generate, features]
