@@ -7,6 +7,7 @@ is shared by every app in the session (it keys its state by database URL).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import subprocess
@@ -71,6 +72,7 @@ def settings_factory(
             "CONTINUAL_DATA_DIR": str(data_dir),
             "API_KEY": API_KEY,
             "CONTINUAL_SCHEDULER": "false",
+            "CONTINUAL_DASHBOARD": "false",
             "CONTINUAL_MIN_SAMPLES": "50",
             "CONTINUAL_EVAL_WINDOW": "200",
             "CONTINUAL_COOLDOWN_SECONDS": "0",
@@ -91,7 +93,9 @@ class Api(TestClient):  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="session")
-def client_factory(settings_factory: Callable[..., Settings], worker: Worker) -> Iterator[Callable[..., Api]]:
+def client_factory(
+    settings_factory: Callable[..., Settings], worker: Worker
+) -> Iterator[Callable[..., Api]]:
     """Start the real app (lifespan included) over real storage; closed at session end."""
     opened: list[Api] = []
 
@@ -112,10 +116,8 @@ def client_factory(settings_factory: Callable[..., Settings], worker: Worker) ->
 
 def close(client: Api) -> None:
     """Run the app's shutdown (idempotent)."""
-    try:
+    with contextlib.suppress(RuntimeError):
         client.__exit__(None, None, None)
-    except RuntimeError:
-        pass
 
 
 @pytest.fixture
@@ -124,9 +126,14 @@ def api(client_factory: Callable[..., Api]) -> Api:
     return client_factory()
 
 
-def train(client: Api, n: int = 2000, concept: int = 0, seed: int = 1, n_features: int = 2) -> dict[str, Any]:
+def train(
+    client: Api, n: int = 2000, concept: int = 0, seed: int = 1, n_features: int = 2
+) -> dict[str, Any]:
     """Generate rows and retrain; return the retrain verdict."""
-    r = client.post("/generate", json={"n_samples": n, "concept": concept, "seed": seed, "n_features": n_features})
+    r = client.post(
+        "/generate",
+        json={"n_samples": n, "concept": concept, "seed": seed, "n_features": n_features},
+    )
     assert r.status_code == 200, r.text
     r = client.post("/retrain")
     assert r.status_code == 200, r.text

@@ -17,7 +17,11 @@ def test_ready_is_503_without_a_model_then_200(api: Api) -> None:
     """/ready says why it is not ready until a model is loaded."""
     r = api.get("/ready")
     assert r.status_code == 503
-    assert r.json() == {"status": "not_ready", "reason": "no model is loaded", "model_version": None}
+    assert r.json() == {
+        "status": "not_ready",
+        "reason": "no model is loaded",
+        "model_version": None,
+    }
     train(api, n=500)
     r = api.get("/ready")
     assert r.status_code == 200
@@ -28,7 +32,14 @@ def test_generate_is_deterministic_per_concept_and_seed(api: Api) -> None:
     """The same concept and seed give the same rows; the label column is target."""
     body = {"n_samples": 300, "n_features": 3, "concept": 0, "seed": 7}
     first = api.post("/generate", json=body).json()
-    assert first == {"accepted": 300, "concept": 0, "seed": 7, "n_features": 3, "scored_by": None, "correct": None}
+    assert first == {
+        "accepted": 300,
+        "concept": 0,
+        "seed": 7,
+        "n_features": 3,
+        "scored_by": None,
+        "correct": None,
+    }
     api.post("/generate", json=body)
     summary = api.get("/data").json()
     assert summary["rows"] == 600
@@ -56,7 +67,11 @@ def test_retrain_promotes_first_model_and_tracks_it(api: Api) -> None:
     models = api.get("/models").json()
     assert models["champion"] == "1"
     v1 = models["versions"][0]
-    assert (v1["version"], v1["status"], v1["model_type"]) == ("1", "champion", "logistic_regression")
+    assert (v1["version"], v1["status"], v1["model_type"]) == (
+        "1",
+        "champion",
+        "logistic_regression",
+    )
     assert v1["params"]["n_samples"] == "1600"
     assert v1["params"]["seed"] == "42"
     assert models["served"][0]["version"] == "1"
@@ -68,7 +83,13 @@ def test_predict_single_and_batch(trained: Api) -> None:
     r = trained.post("/predict", json={"features": {"feature1": 0.1, "feature2": -1.3}})
     assert r.status_code == 200, r.text
     one = r.json()
-    assert set(one) == {"prediction", "probabilities", "confidence", "model_version", "prediction_id"}
+    assert set(one) == {
+        "prediction",
+        "probabilities",
+        "confidence",
+        "model_version",
+        "prediction_id",
+    }
     assert one["prediction"] in (0, 1)
     assert set(one["probabilities"]) == {"0", "1"}
     assert abs(sum(one["probabilities"].values()) - 1) < 1e-9
@@ -90,12 +111,22 @@ def test_feedback_attaches_labels_by_id(trained: Api) -> None:
     preds = trained.post("/predict", json={"rows": [{"feature1": 1.0, "feature2": 1.0}] * 3}).json()
     ids = [p["prediction_id"] for p in preds["predictions"]]
     before = trained.get("/data").json()["rows"]
-    body = {"items": [{"prediction_id": i, "label": 1} for i in ids] + [{"prediction_id": "nope", "label": 0}]}
+    body = {
+        "items": [{"prediction_id": i, "label": 1} for i in ids]
+        + [{"prediction_id": "nope", "label": 0}]
+    }
     r = trained.post("/feedback", json=body)
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 3, "unknown": ["nope"], "duplicate": [], "duplicate_batch": False}
+    assert r.json() == {
+        "accepted": 3,
+        "unknown": ["nope"],
+        "duplicate": [],
+        "duplicate_batch": False,
+    }
     assert trained.get("/data").json()["rows"] == before + 3
-    again = trained.post("/feedback", json={"items": [{"prediction_id": ids[0], "label": 0}]}).json()
+    again = trained.post(
+        "/feedback", json={"items": [{"prediction_id": ids[0], "label": 0}]}
+    ).json()
     assert again == {"accepted": 0, "unknown": [], "duplicate": [ids[0]], "duplicate_batch": False}
 
 

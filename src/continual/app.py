@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from litestar import Litestar
@@ -31,7 +30,9 @@ class ContinualApp:
         await self.api(scope, receive, send)
 
 
-def create_app(settings: Settings, clock: Clock | None = None, worker: Worker | None = None) -> ContinualApp:
+def create_app(
+    settings: Settings, clock: Clock | None = None, worker: Worker | None = None
+) -> ContinualApp:
     """Wire the services and build the ASGI app; nothing starts until the lifespan runs."""
     services = bootstrap(settings, clock, worker)
 
@@ -45,8 +46,11 @@ def create_app(settings: Settings, clock: Clock | None = None, worker: Worker | 
         scheduler = start_jobs(services)
         if services.api_key_file is not None:
             log.info("api_key_generated", where=str(services.api_key_file))
-        log.info("started", data_dir=str(settings.data_dir), model=services.holder.current.version
-                 if services.holder.current else None)
+        log.info(
+            "started",
+            data_dir=str(settings.data_dir),
+            model=services.holder.current.version if services.holder.current else None,
+        )
         try:
             yield
         finally:
@@ -58,5 +62,3 @@ def create_app(settings: Settings, clock: Clock | None = None, worker: Worker | 
 
     api = create_api(services, lifespan=[lifespan])
     return ContinualApp(services, api)
-
-

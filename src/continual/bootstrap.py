@@ -57,7 +57,9 @@ class Services:
             bundle = await self.registry.load_champion()
         except ContinualError as exc:
             log.error("champion_load_failed", error=exc.message)
-            await self.alerts.emit("model_load_failed", f"could not load the champion: {exc.message}", {})
+            await self.alerts.emit(
+                "model_load_failed", f"could not load the champion: {exc.message}", {}
+            )
             bundle = None
         self.ready_reason = "" if bundle is not None else "no model is loaded"
         if bundle is not None:
@@ -102,7 +104,9 @@ def ensure_api_key(settings: Settings) -> tuple[Secret, Path | None]:
     return Secret(key), path
 
 
-def bootstrap(settings: Settings, clock: Clock | None = None, worker: Worker | None = None) -> Services:
+def bootstrap(
+    settings: Settings, clock: Clock | None = None, worker: Worker | None = None
+) -> Services:
     """Wire every service for ``settings``; a given ``worker`` is shared, not owned."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,9 @@ def bootstrap(settings: Settings, clock: Clock | None = None, worker: Worker | N
         holder=holder,
         log=plog,
         predictor=PredictService(holder, plog, clock, settings.max_batch_rows),
-        ingest=IngestService(store, holder, plog, clock, settings.label_column, settings.max_batch_rows),
+        ingest=IngestService(
+            store, holder, plog, clock, settings.label_column, settings.max_batch_rows
+        ),
         alerts=alerts,
         worker=worker,
         registry=registry,

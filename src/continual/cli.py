@@ -29,8 +29,12 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Bind address [env CONTINUAL_HOST, default 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="Port [env CONTINUAL_PORT, default 8000]")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Data directory [env CONTINUAL_DATA_DIR, default ./data]")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Data directory [env CONTINUAL_DATA_DIR, default ./data]",
+)
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the service (API, dashboard, scheduler) in this process."""
     import uvicorn
@@ -42,9 +46,14 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     if app.services.api_key_file is not None:
-        click.echo(f"API key: generated and stored in {app.services.api_key_file} (owner-only)", err=True)
-    click.echo(f"continual serving on http://{settings.host}:{settings.port} "
-               f"(dashboard /dashboard, OpenAPI /schema)", err=True)
+        click.echo(
+            f"API key: generated and stored in {app.services.api_key_file} (owner-only)", err=True
+        )
+    click.echo(
+        f"continual serving on http://{settings.host}:{settings.port} "
+        f"(dashboard /dashboard, OpenAPI /schema)",
+        err=True,
+    )
     uvicorn.run(
         app,
         host=settings.host,

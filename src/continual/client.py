@@ -72,9 +72,16 @@ def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
 class Client:
     """Synchronous client."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 120.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -87,7 +94,9 @@ class Client:
         self._http.close()
 
     def _get(self, path: str, **params: Any) -> Any:
-        return _check(self._http.get(path, params={k: v for k, v in params.items() if v is not None}))
+        return _check(
+            self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+        )
 
     def _post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return _check(self._http.post(path, json=body, **kwargs))
@@ -104,7 +113,9 @@ class Client:
         """A batch of predictions."""
         return dict(self._post("/predict", {"rows": [dict(r) for r in rows]}))
 
-    def feedback(self, items: Sequence[tuple[str, Any]], idempotency_key: str | None = None) -> JSON:
+    def feedback(
+        self, items: Sequence[tuple[str, Any]], idempotency_key: str | None = None
+    ) -> JSON:
         """True labels for earlier predictions."""
         body = {"items": [{"prediction_id": p, "label": lab} for p, lab in items]}
         headers = {"idempotency-key": idempotency_key} if idempotency_key else None
@@ -115,21 +126,28 @@ class Client:
         headers = {"idempotency-key": idempotency_key} if idempotency_key else None
         return dict(self._post("/data", {"rows": [dict(r) for r in rows]}, headers=headers))
 
-    def ingest_csv(self, path: Path, chunk_rows: int = 10_000,
-                   progress: Callable[[int], None] | None = None) -> int:
+    def ingest_csv(
+        self, path: Path, chunk_rows: int = 10_000, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Upload a CSV file in chunks (each chunk keyed for safe retries); return rows stored."""
         total = 0
         for i, (chunk, n) in enumerate(csv_chunks(path, chunk_rows)):
             key = f"{path.name}:{path.stat().st_size}:{i}"
-            got = _check(self._http.post("/data", content=chunk,
-                                         headers={"content-type": "text/csv", "idempotency-key": key}))
+            got = _check(
+                self._http.post(
+                    "/data",
+                    content=chunk,
+                    headers={"content-type": "text/csv", "idempotency-key": key},
+                )
+            )
             total += int(got["accepted"])
             if progress is not None:
                 progress(n)
         return total
 
-    def generate(self, n_samples: int = 1000, n_features: int = 2, concept: int = 0,
-                 seed: int | None = None) -> JSON:
+    def generate(
+        self, n_samples: int = 1000, n_features: int = 2, concept: int = 0, seed: int | None = None
+    ) -> JSON:
         """Synthetic labelled rows."""
         body = {"n_samples": n_samples, "n_features": n_features, "concept": concept, "seed": seed}
         return dict(self._post("/generate", {k: v for k, v in body.items() if v is not None}))
@@ -166,15 +184,23 @@ class Client:
 class AsyncClient:
     """Asynchronous client with the same methods as ``Client``."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 120.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key), timeout=timeout,
-                                       transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    async def __aexit__(
+        self, *exc: type[BaseException] | BaseException | TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -182,7 +208,9 @@ class AsyncClient:
         await self._http.aclose()
 
     async def _get(self, path: str, **params: Any) -> Any:
-        return _check(await self._http.get(path, params={k: v for k, v in params.items() if v is not None}))
+        return _check(
+            await self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+        )
 
     async def _post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return _check(await self._http.post(path, json=body, **kwargs))
@@ -199,7 +227,9 @@ class AsyncClient:
         """A batch of predictions."""
         return dict(await self._post("/predict", {"rows": [dict(r) for r in rows]}))
 
-    async def feedback(self, items: Sequence[tuple[str, Any]], idempotency_key: str | None = None) -> JSON:
+    async def feedback(
+        self, items: Sequence[tuple[str, Any]], idempotency_key: str | None = None
+    ) -> JSON:
         """True labels for earlier predictions."""
         body = {"items": [{"prediction_id": p, "label": lab} for p, lab in items]}
         headers = {"idempotency-key": idempotency_key} if idempotency_key else None
@@ -210,21 +240,28 @@ class AsyncClient:
         headers = {"idempotency-key": idempotency_key} if idempotency_key else None
         return dict(await self._post("/data", {"rows": [dict(r) for r in rows]}, headers=headers))
 
-    async def ingest_csv(self, path: Path, chunk_rows: int = 10_000,
-                         progress: Callable[[int], None] | None = None) -> int:
+    async def ingest_csv(
+        self, path: Path, chunk_rows: int = 10_000, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Upload a CSV file in chunks; return rows stored."""
         total = 0
         for i, (chunk, n) in enumerate(csv_chunks(path, chunk_rows)):
             key = f"{path.name}:{path.stat().st_size}:{i}"
-            got = _check(await self._http.post("/data", content=chunk,
-                                               headers={"content-type": "text/csv", "idempotency-key": key}))
+            got = _check(
+                await self._http.post(
+                    "/data",
+                    content=chunk,
+                    headers={"content-type": "text/csv", "idempotency-key": key},
+                )
+            )
             total += int(got["accepted"])
             if progress is not None:
                 progress(n)
         return total
 
-    async def generate(self, n_samples: int = 1000, n_features: int = 2, concept: int = 0,
-                       seed: int | None = None) -> JSON:
+    async def generate(
+        self, n_samples: int = 1000, n_features: int = 2, concept: int = 0, seed: int | None = None
+    ) -> JSON:
         """Synthetic labelled rows."""
         body = {"n_samples": n_samples, "n_features": n_features, "concept": concept, "seed": seed}
         return dict(await self._post("/generate", {k: v for k, v in body.items() if v is not None}))

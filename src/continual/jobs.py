@@ -26,7 +26,9 @@ async def run_check(svc: Services) -> None:
     structlog.contextvars.bind_contextvars(job="check")
     try:
         ttl = max(3 * s.check_interval_seconds, 60.0)
-        got = await asyncio.to_thread(svc.store.try_lease, CHECK_LEASE, s.replica_id, ttl, svc.clock.now())
+        got = await asyncio.to_thread(
+            svc.store.try_lease, CHECK_LEASE, s.replica_id, ttl, svc.clock.now()
+        )
         if not got:
             log.debug("check_skipped", reason="another replica holds the lease")
             return
@@ -60,13 +62,27 @@ async def sync_champion(svc: Services) -> None:
 def start_jobs(svc: Services) -> AsyncIOScheduler:
     """Create and start the scheduler on the running event loop."""
     s = svc.settings
-    scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-    scheduler.add_job(flush_predictions, "interval", seconds=s.prediction_flush_seconds, args=[svc],
-                      id="continual-flush")
-    scheduler.add_job(sync_champion, "interval", seconds=s.model_sync_seconds, args=[svc], id="continual-sync")
+    scheduler = AsyncIOScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    )
+    scheduler.add_job(
+        flush_predictions,
+        "interval",
+        seconds=s.prediction_flush_seconds,
+        args=[svc],
+        id="continual-flush",
+    )
+    scheduler.add_job(
+        sync_champion, "interval", seconds=s.model_sync_seconds, args=[svc], id="continual-sync"
+    )
     if s.scheduler_enabled:
-        scheduler.add_job(run_check, "interval", seconds=s.check_interval_seconds, args=[svc],
-                          id="continual-check")
+        scheduler.add_job(
+            run_check,
+            "interval",
+            seconds=s.check_interval_seconds,
+            args=[svc],
+            id="continual-check",
+        )
         svc.monitor.next_check_at = svc.clock.now() + s.check_interval_seconds
     scheduler.start()
     return scheduler

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mlflow_tracking_uri: str = ""
     api_key: Secret | None = None
     dashboard_password: Secret | None = None
+    dashboard_enabled: bool = True
+    dashboard_session_hours: float = 8.0
     performance_threshold: float = 0.8
     check_interval_seconds: float = 30.0
     scheduler_enabled: bool = True
@@ -147,6 +149,8 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("MLFLOW_TRACKING_URI", "mlflow_tracking_uri", str),
     ("API_KEY", "api_key", _secret),
     ("CONTINUAL_DASHBOARD_PASSWORD", "dashboard_password", _secret),
+    ("CONTINUAL_DASHBOARD", "dashboard_enabled", _bool),
+    ("CONTINUAL_DASHBOARD_SESSION_HOURS", "dashboard_session_hours", _float),
     ("PERFORMANCE_THRESHOLD", "performance_threshold", _float),
     ("CONTINUAL_CHECK_INTERVAL_SECONDS", "check_interval_seconds", _float),
     ("CHECK_INTERVAL_SECONDS", "check_interval_seconds", _float),
@@ -200,7 +204,9 @@ def _ranges(s: dict[str, Any]) -> list[str]:
     need(s["min_samples"] >= 1, "CONTINUAL_MIN_SAMPLES", "must be at least 1")
     need(s["train_window"] >= 20, "CONTINUAL_TRAIN_WINDOW", "must be at least 20")
     need(0.0 <= s["replay_fraction"] < 1.0, "CONTINUAL_REPLAY_FRACTION", "must be in [0, 1)")
-    need(0.05 <= s["holdout_fraction"] <= 0.5, "CONTINUAL_HOLDOUT_FRACTION", "must be in [0.05, 0.5]")
+    need(
+        0.05 <= s["holdout_fraction"] <= 0.5, "CONTINUAL_HOLDOUT_FRACTION", "must be in [0.05, 0.5]"
+    )
     need(0.0 <= s["min_improvement"] < 1.0, "CONTINUAL_MIN_IMPROVEMENT", "must be in [0, 1)")
     need(s["cooldown_seconds"] >= 0, "CONTINUAL_COOLDOWN_SECONDS", "must not be negative")
     need(s["max_body_bytes"] >= 1024, "CONTINUAL_MAX_BODY_BYTES", "must be at least 1024")
@@ -279,4 +285,3 @@ def load_settings(
     if not merged["replica_id"]:
         values["replica_id"] = f"{socket.gethostname()}-{os.getpid()}"
     return Settings(**values)
-

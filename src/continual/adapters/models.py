@@ -64,11 +64,19 @@ def frame(rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema) -> 
     return pd.DataFrame(data, columns=list(schema.names))
 
 
-def fit(model_type: ModelType, schema: FeatureSchema, rows: Sequence[Mapping[str, FeatureValue]],
-        labels: Sequence[Label], seed: int) -> Any:
+def fit(
+    model_type: ModelType,
+    schema: FeatureSchema,
+    rows: Sequence[Mapping[str, FeatureValue]],
+    labels: Sequence[Label],
+    seed: int,
+) -> Any:
     """Fit a fresh pipeline on ``rows`` and ``labels``."""
     pipeline = build_pipeline(model_type, schema, seed)
-    pipeline.fit(frame(rows, schema), np.asarray(labels, dtype=object if isinstance(labels[0], str) else np.int64))
+    pipeline.fit(
+        frame(rows, schema),
+        np.asarray(labels, dtype=object if isinstance(labels[0], str) else np.int64),
+    )
     return pipeline
 
 
@@ -160,7 +168,9 @@ def _plain(value: Any) -> Label:
     return str(value)
 
 
-def accuracy(model: CompiledModel, rows: Sequence[Mapping[str, FeatureValue]], labels: Sequence[Label]) -> float:
+def accuracy(
+    model: CompiledModel, rows: Sequence[Mapping[str, FeatureValue]], labels: Sequence[Label]
+) -> float:
     """Share of ``rows`` whose predicted label equals the true one."""
     if not rows:
         return 0.0
@@ -200,11 +210,15 @@ def loads_verified(blob: bytes, expected_sha256: str) -> Any:
     """Unpickle ``blob`` only if its digest matches the one we recorded (trust boundary)."""
     actual = sha256(blob)
     if actual != expected_sha256:
-        raise ValueError(f"model digest mismatch: expected {expected_sha256[:12]}, got {actual[:12]}")
+        raise ValueError(
+            f"model digest mismatch: expected {expected_sha256[:12]}, got {actual[:12]}"
+        )
     return pickle.loads(blob)  # noqa: S301 - digest verified against our own record above
 
 
-def synthetic(n_samples: int, n_features: int, concept: int, seed: int) -> tuple[list[dict[str, FeatureValue]], list[int]]:
+def synthetic(
+    n_samples: int, n_features: int, concept: int, seed: int
+) -> tuple[list[dict[str, FeatureValue]], list[int]]:
     """Labelled rows from ``make_classification``; each concept is another decision boundary.
 
     ``make_classification`` draws a new class layout for every seed, so the rows are
@@ -233,7 +247,9 @@ def synthetic(n_samples: int, n_features: int, concept: int, seed: int) -> tuple
     u = u / (np.linalg.norm(u) or 1.0)
     x = (x - (mean0 + mean1) / 2) @ _reflect(u, _concept_direction(n_features, concept)).T
     names = [f"feature{i + 1}" for i in range(n_features)]
-    rows = [dict(zip(names, map(float, r), strict=True)) for r in np.round(x, 6)]
+    rows: list[dict[str, FeatureValue]] = [
+        dict(zip(names, map(float, r), strict=True)) for r in np.round(x, 6)
+    ]
     return rows, [int(v) for v in y]
 
 
@@ -242,7 +258,7 @@ def _concept_direction(n: int, concept: int) -> Matrix:
     other = np.asarray([(-1.0) ** i for i in range(n)])
     other = other - (other @ base) * base  # Gram-Schmidt: exactly orthogonal to base
     other = other / np.linalg.norm(other)
-    return [base, -base, other, -other][concept % 4]
+    return np.asarray([base, -base, other, -other][concept % 4], dtype=np.float64)
 
 
 def _reflect(u: Matrix, d: Matrix) -> Matrix:

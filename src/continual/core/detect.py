@@ -20,7 +20,9 @@ from collections.abc import Iterable
 class PageHinkley:
     """Detects an increase in the mean of a stream (here: the error rate)."""
 
-    def __init__(self, min_instances: int = 30, delta: float = 0.005, threshold: float = 20.0) -> None:
+    def __init__(
+        self, min_instances: int = 30, delta: float = 0.005, threshold: float = 20.0
+    ) -> None:
         self.min_instances = min_instances
         self.delta = delta
         self.threshold = threshold

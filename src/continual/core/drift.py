@@ -44,7 +44,9 @@ class DriftReport(msgspec.Struct, frozen=True):
     reference_rows: int
 
 
-def reference(rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema, seed: int = 0) -> dict[str, Any]:
+def reference(
+    rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema, seed: int = 0
+) -> dict[str, Any]:
     """Summary of the training rows kept with a version, small enough for one DB cell."""
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"n": len(rows), "features": {}}
@@ -52,7 +54,9 @@ def reference(rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema,
         if f.kind == "numeric":
             values = np.asarray([r[f.name] for r in rows], dtype=np.float64)
             edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
-            counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+            counts = np.bincount(
+                np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1
+            )
             sample = values if len(values) <= SAMPLE else rng.choice(values, SAMPLE, replace=False)
             out["features"][f.name] = {
                 "kind": "numeric",
@@ -114,7 +118,9 @@ def compare(ref: Mapping[str, Any], recent: Sequence[Mapping[str, FeatureValue]]
             chi = stats.chisquare(observed, expected * len(values))
             stat, pv = float(chi.statistic), float(chi.pvalue)
             drifted = p >= PSI_DRIFT or (pv < P_VALUE and p >= 0.1)
-            report.append(FeatureDrift(name, "categorical", _r(p), _r(stat), _r(pv), "chi2", drifted))
+            report.append(
+                FeatureDrift(name, "categorical", _r(p), _r(stat), _r(pv), "chi2", drifted)
+            )
     share = sum(f.drifted for f in report) / len(report) if report else 0.0
     return DriftReport(report, round(share, 4), len(recent), int(ref.get("n", 0)))
 

@@ -53,7 +53,8 @@ def decide(c: CheckInputs) -> Verdict:
         want = f"the drift detector fired on the error stream (accuracy {c.accuracy:.3f})"
     else:
         return Verdict(
-            "ok", f"live accuracy {c.accuracy:.3f} >= threshold {c.threshold:.3f} on {c.samples} rows"
+            "ok",
+            f"live accuracy {c.accuracy:.3f} >= threshold {c.threshold:.3f} on {c.samples} rows",
         )
     if c.last_retrain_at is not None and c.now - c.last_retrain_at < c.cooldown_seconds:
         left = c.cooldown_seconds - (c.now - c.last_retrain_at)

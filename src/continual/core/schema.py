@@ -100,9 +100,7 @@ def _check_value(value: object, feature: Feature, where: str) -> None:
                 f"{where}.{feature.name}: must be a finite number", {"field": feature.name}
             )
         if isinstance(value, int) and abs(value) > 2**53:
-            raise InvalidInput(
-                f"{where}.{feature.name}: number too large", {"field": feature.name}
-            )
+            raise InvalidInput(f"{where}.{feature.name}: number too large", {"field": feature.name})
     elif not isinstance(value, str):
         raise InvalidInput(
             f"{where}.{feature.name}: expected a string (categorical), got {_kind_of(value)}",
@@ -222,7 +220,9 @@ def parse_csv_value(raw: str, feature: Feature, where: str) -> FeatureValue:
             f"{where}.{feature.name}: expected a number, got {raw[:40]!r}", {"field": feature.name}
         ) from None
     if not math.isfinite(value):
-        raise InvalidInput(f"{where}.{feature.name}: must be a finite number", {"field": feature.name})
+        raise InvalidInput(
+            f"{where}.{feature.name}: must be a finite number", {"field": feature.name}
+        )
     return value
 
 

@@ -54,7 +54,9 @@ class Alerts:
 
     async def emit(self, kind: str, message: str, data: dict[str, Any] | None = None) -> Event:
         """Record an event; alert the channels if it is a change people care about."""
-        event = await asyncio.to_thread(self.store.add_event, self.clock.now(), kind, message, data or {})
+        event = await asyncio.to_thread(
+            self.store.add_event, self.clock.now(), kind, message, data or {}
+        )
         log.info("event", kind=kind, message=message)
         if kind in ALERT_KINDS and self.channels:
             self.send(event)
@@ -71,11 +73,15 @@ class Alerts:
 
     async def _deliver(self, channel: str, url: str, event: Event) -> None:
         assert self._client is not None
-        delivery = await post_json(self._client, channel, url, payload(channel, event), self.timeout)
+        delivery = await post_json(
+            self._client, channel, url, payload(channel, event), self.timeout
+        )
         key = (channel, delivery.ok)
         self.deliveries[key] = self.deliveries.get(key, 0) + 1
         if not delivery.ok:
-            log.warning("alert_failed", channel=channel, target=delivery.target, error=delivery.error)
+            log.warning(
+                "alert_failed", channel=channel, target=delivery.target, error=delivery.error
+            )
             await asyncio.to_thread(
                 self.store.add_event,
                 self.clock.now(),
@@ -98,14 +104,22 @@ class Alerts:
 
 
 def _delivery_data(d: Delivery, event: Event) -> dict[str, Any]:
-    return {"channel": d.channel, "target": d.target, "status": d.status, "attempts": d.attempts,
-            "event_id": event.id, "event_kind": event.kind}
+    return {
+        "channel": d.channel,
+        "target": d.target,
+        "status": d.status,
+        "attempts": d.attempts,
+        "event_id": event.id,
+        "event_kind": event.kind,
+    }
 
 
 def payload(channel: str, event: Event) -> dict[str, Any]:
     """The message body for one channel: Discord embed, Slack blocks or plain JSON."""
     title, colour = ALERT_KINDS.get(event.kind, (event.kind, 0x7F8C8D))
-    fields = {k: v for k, v in event.data.items() if isinstance(v, str | int | float) and v is not None}
+    fields = {
+        k: v for k, v in event.data.items() if isinstance(v, str | int | float) and v is not None
+    }
     if channel == "discord":
         return {
             "username": "continual",
@@ -116,7 +130,8 @@ def payload(channel: str, event: Event) -> dict[str, Any]:
                     "color": colour,
                     "timestamp": iso(event.at),
                     "fields": [
-                        {"name": k, "value": str(v)[:1000], "inline": True} for k, v in list(fields.items())[:20]
+                        {"name": k, "value": str(v)[:1000], "inline": True}
+                        for k, v in list(fields.items())[:20]
                     ],
                     "footer": {"text": f"continual event {event.id}"},
                 }
@@ -127,7 +142,10 @@ def payload(channel: str, event: Event) -> dict[str, Any]:
         return {
             "text": f"{title}: {event.message}",
             "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{event.message}"}},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": f"*{title}*\n{event.message}"},
+                },
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": facts or "-"}]},
             ],
         }

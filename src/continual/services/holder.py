@@ -45,9 +45,7 @@ class ModelHolder:
         """Replace the champion; return the previous one."""
         if bundle is not None:
             # warm: the first call pays numpy's lazy set-up, not a user request
-            row = {
-                f.name: (0.0 if f.kind == "numeric" else "") for f in bundle.schema.features
-            }
+            row = {f.name: (0.0 if f.kind == "numeric" else "") for f in bundle.schema.features}
             bundle.model.predict_rows([row])
         with self._lock:
             previous, self._current = self._current, bundle

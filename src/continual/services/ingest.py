@@ -87,7 +87,10 @@ class IngestService:
 
     # ---- labelled rows ---------------------------------------------------------------
     def add_rows(
-        self, rows: Sequence[Mapping[str, object]], source: str = "data", batch_key: str | None = None
+        self,
+        rows: Sequence[Mapping[str, object]],
+        source: str = "data",
+        batch_key: str | None = None,
     ) -> IngestResult:
         """Validate and store labelled JSON rows (features plus the label column)."""
         check_batch_size(len(rows), self.max_rows)
@@ -126,9 +129,7 @@ class IngestService:
         check_batch_size(len(cells), self.max_rows)
         for i, r in enumerate(cells):
             if len(r) != len(header):
-                raise InvalidInput(
-                    f"rows[{i}]: {len(r)} cells, expected {len(header)}", {"row": i}
-                )
+                raise InvalidInput(f"rows[{i}]: {len(r)} cells, expected {len(header)}", {"row": i})
         schema = self.schema()
         fixing = schema is None
         if schema is None:
@@ -152,7 +153,9 @@ class IngestService:
         if not 0 <= seed < 2**32:
             raise InvalidInput("seed: must be 0 to 2**32-1", {"field": "seed"})
         features, labels = synthetic(n_samples, n_features, concept, seed)
-        rows: list[dict[str, object]] = [{**f, self.label: y} for f, y in zip(features, labels, strict=True)]
+        rows: list[dict[str, object]] = [
+            {**f, self.label: y} for f, y in zip(features, labels, strict=True)
+        ]
         saved = self.max_rows
         self.max_rows = max(saved, n_samples)
         try:
@@ -181,7 +184,9 @@ class IngestService:
         return IngestResult(len(batch.rows), scored_by, n_correct)
 
     # ---- feedback ---------------------------------------------------------------------
-    def feedback(self, items: Sequence[tuple[str, object]], batch_key: str | None = None) -> FeedbackResult:
+    def feedback(
+        self, items: Sequence[tuple[str, object]], batch_key: str | None = None
+    ) -> FeedbackResult:
         """Attach true labels to earlier predictions; unknown ids are reported, not fatal."""
         check_batch_size(len(items), self.max_rows)
         schema = self.schema()
@@ -191,7 +196,9 @@ class IngestService:
         for i, (pid, label) in enumerate(items):
             where = f"items[{i}]"
             if not isinstance(pid, str) or not 1 <= len(pid) <= 64:
-                raise InvalidInput(f"{where}.prediction_id: 1 to 64 characters", {"field": "prediction_id"})
+                raise InvalidInput(
+                    f"{where}.prediction_id: 1 to 64 characters", {"field": "prediction_id"}
+                )
             labels[pid] = check_label(label, schema, where)
         self.log.flush()  # make buffered predictions visible to the lookup
         ids = list(labels)
@@ -224,7 +231,9 @@ def _infer_csv(header: list[str], cells: list[list[str]], label: str) -> Feature
     return infer_schema(first, label, "header")
 
 
-def _typed_rows(header: list[str], cells: list[list[str]], schema: FeatureSchema) -> list[dict[str, object]]:
+def _typed_rows(
+    header: list[str], cells: list[list[str]], schema: FeatureSchema
+) -> list[dict[str, object]]:
     kinds = {f.name: f for f in schema.features}
     out: list[dict[str, object]] = []
     for i, r in enumerate(cells):

@@ -85,7 +85,13 @@ class Monitor:
     """Measures the champion and runs the check."""
 
     def __init__(
-        self, store: Store, holder: ModelHolder, retrain: RetrainService, alerts: Alerts, clock: Clock, settings: Settings
+        self,
+        store: Store,
+        holder: ModelHolder,
+        retrain: RetrainService,
+        alerts: Alerts,
+        clock: Clock,
+        settings: Settings,
     ) -> None:
         self.store = store
         self.holder = holder
@@ -105,7 +111,9 @@ class Monitor:
         bundle = self.holder.current
         if bundle is None:
             return Measurement(None, None, 0, False, None)
-        flags = self.store.scored_window(bundle.version, bundle.since_row_id, self.settings.eval_window)
+        flags = self.store.scored_window(
+            bundle.version, bundle.since_row_id, self.settings.eval_window
+        )
         accuracy = sum(flags) / len(flags) if flags else None
         fired, at = errors_fire(flags) if len(flags) >= self.settings.min_samples else (False, None)
         return Measurement(bundle.version, accuracy, len(flags), fired, at)
@@ -129,7 +137,11 @@ class Monitor:
         """``no_model``, ``degraded`` (measured below threshold) or ``ok``."""
         if m.model_version is None:
             return "no_model"
-        if m.accuracy is not None and m.samples >= self.settings.min_samples and m.accuracy < self.settings.performance_threshold:
+        if (
+            m.accuracy is not None
+            and m.samples >= self.settings.min_samples
+            and m.accuracy < self.settings.performance_threshold
+        ):
             return "degraded"
         return "ok"
 
@@ -175,7 +187,13 @@ class Monitor:
             ),
         )
         self.decisions[verdict.decision] = self.decisions.get(verdict.decision, 0) + 1
-        log.info("check", decision=verdict.decision, accuracy=m.accuracy, samples=m.samples, trigger=trigger)
+        log.info(
+            "check",
+            decision=verdict.decision,
+            accuracy=m.accuracy,
+            samples=m.samples,
+            trigger=trigger,
+        )
         retrain: RetrainResult | None = None
         error: str | None = None
         if verdict.decision == "retrain":
@@ -209,12 +227,22 @@ class Monitor:
             return
         await asyncio.to_thread(self.store.set_meta, "status", status)
         acc = None if m.accuracy is None else round(m.accuracy, 4)
-        data = {"version": m.model_version, "accuracy": acc, "samples": m.samples,
-                "threshold": self.settings.performance_threshold}
+        data = {
+            "version": m.model_version,
+            "accuracy": acc,
+            "samples": m.samples,
+            "threshold": self.settings.performance_threshold,
+        }
         if status == "degraded":
-            await self.alerts.emit("degraded", f"live accuracy {acc} fell below {self.settings.performance_threshold}", data)
+            await self.alerts.emit(
+                "degraded",
+                f"live accuracy {acc} fell below {self.settings.performance_threshold}",
+                data,
+            )
         elif status == "ok" and before == "degraded":
-            await self.alerts.emit("recovered", f"live accuracy {acc} is back at or above the threshold", data)
+            await self.alerts.emit(
+                "recovered", f"live accuracy {acc} is back at or above the threshold", data
+            )
 
     def status(self) -> ModelStatusView:
         """The live status (blocking; O(window))."""

@@ -69,18 +69,24 @@ class PredictionLog:
 class PredictService:
     """Serves predictions from the model holder."""
 
-    def __init__(self, holder: ModelHolder, log: PredictionLog, clock: Clock, max_rows: int) -> None:
+    def __init__(
+        self, holder: ModelHolder, log: PredictionLog, clock: Clock, max_rows: int
+    ) -> None:
         self.holder = holder
         self.log = log
         self.clock = clock
         self.max_rows = max_rows
         self.served = 0
 
-    def predict(self, rows: Sequence[Mapping[str, object]], name: str = "rows") -> tuple[str, list[Prediction]]:
+    def predict(
+        self, rows: Sequence[Mapping[str, object]], name: str = "rows"
+    ) -> tuple[str, list[Prediction]]:
         """Predict a batch; return the version used and one ``Prediction`` per row."""
         bundle = self.holder.current
         if bundle is None:
-            raise Unavailable("no model is loaded yet: add data and retrain", {"status": "no_model"})
+            raise Unavailable(
+                "no model is loaded yet: add data and retrain", {"status": "no_model"}
+            )
         self.log.room(len(rows))
         clean = validate_unlabelled(rows, bundle.schema, self.max_rows, name)
         proba = bundle.model.predict_rows(clean)

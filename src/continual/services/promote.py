@@ -31,7 +31,13 @@ class Registry:
     """Decides which version serves, loads it, and keeps MLflow's alias in step."""
 
     def __init__(
-        self, store: Store, holder: ModelHolder, worker: Worker, alerts: Alerts, clock: Clock, settings: Settings
+        self,
+        store: Store,
+        holder: ModelHolder,
+        worker: Worker,
+        alerts: Alerts,
+        clock: Clock,
+        settings: Settings,
     ) -> None:
         self.store = store
         self.holder = holder
@@ -76,7 +82,9 @@ class Registry:
                 f"version {record.version} refused at load: {exc}",
                 {"version": record.version},
             )
-            raise Unavailable(f"version {record.version} failed verification", {"version": record.version}) from exc
+            raise Unavailable(
+                f"version {record.version} failed verification", {"version": record.version}
+            ) from exc
         pipeline = await asyncio.to_thread(loads_verified, blob, record.sha256)
         model = CompiledModel(pipeline, schema)
         return ModelBundle(
@@ -97,7 +105,11 @@ class Registry:
         if record is None or schema is None:
             return None
         current = self.holder.current
-        if current is not None and current.version == record.version and current.promoted_at == record.promoted_at:
+        if (
+            current is not None
+            and current.version == record.version
+            and current.promoted_at == record.promoted_at
+        ):
             return current
         bundle = await self.bundle(record, schema)
         self.holder.swap(bundle)
@@ -119,7 +131,11 @@ class Registry:
                 if kind == "promoted"
                 else f"version {version} made champion by hand: {reason}"
             )
-            data = {"version": version, "previous": previous.version if previous else None, "reason": reason}
+            data: dict[str, object] = {
+                "version": version,
+                "previous": previous.version if previous else None,
+                "reason": reason,
+            }
             await asyncio.to_thread(self.store.promote, version, now, reason, (kind, message, data))
             fresh = await asyncio.to_thread(self.store.version, version)
             assert fresh is not None

@@ -31,7 +31,13 @@ class RetrainService:
     """Runs retrains, one at a time across every replica."""
 
     def __init__(
-        self, store: Store, registry: Registry, worker: Worker, alerts: Alerts, clock: Clock, settings: Settings
+        self,
+        store: Store,
+        registry: Registry,
+        worker: Worker,
+        alerts: Alerts,
+        clock: Clock,
+        settings: Settings,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -79,7 +85,9 @@ class RetrainService:
         async with self._lock:
             holder_id = self.settings.replica_id
             ttl = self.settings.retrain_timeout_seconds + 60
-            got = await asyncio.to_thread(self.store.try_lease, LEASE, holder_id, ttl, self.clock.now())
+            got = await asyncio.to_thread(
+                self.store.try_lease, LEASE, holder_id, ttl, self.clock.now()
+            )
             if not got:
                 raise Conflict("a retrain is already running on another replica", {"running": True})
             try:
@@ -128,7 +136,9 @@ class RetrainService:
             "version": outcome.version,
             "run_id": outcome.run_id,
             "challenger_accuracy": round(outcome.challenger_accuracy, 4),
-            "champion_accuracy": None if outcome.champion_accuracy is None else round(outcome.champion_accuracy, 4),
+            "champion_accuracy": None
+            if outcome.champion_accuracy is None
+            else round(outcome.champion_accuracy, 4),
             "train_rows": outcome.train_rows,
             "holdout_rows": outcome.holdout_rows,
             "trigger": trigger,
@@ -137,10 +147,17 @@ class RetrainService:
             await self.registry.promote(outcome.version, outcome.reason, kind="promoted")
             self._count("promoted", started)
         else:
-            await self.alerts.emit("rejected", f"challenger version {outcome.version} rejected: {outcome.reason}", data)
+            await self.alerts.emit(
+                "rejected", f"challenger version {outcome.version} rejected: {outcome.reason}", data
+            )
             self._count("rejected", started)
-        log.info("retrain_done", promoted=outcome.promoted, version=outcome.version,
-                 seconds=round(time.perf_counter() - started, 3), fit_seconds=round(outcome.fit_seconds, 3))
+        log.info(
+            "retrain_done",
+            promoted=outcome.promoted,
+            version=outcome.version,
+            seconds=round(time.perf_counter() - started, 3),
+            fit_seconds=round(outcome.fit_seconds, 3),
+        )
         return RetrainResult(
             version=outcome.version,
             promoted=outcome.promoted,

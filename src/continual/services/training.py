@@ -92,10 +92,12 @@ def _store(url: str) -> Any:
 def _rows(raw: list[tuple[int, str, str]]) -> tuple[list[dict[str, FeatureValue]], list[Label]]:
     features = _decode_rows(("[" + ",".join(f for _, f, _ in raw) + "]").encode())
     labels = _decode_labels(("[" + ",".join(lab for _, _, lab in raw) + "]").encode())
-    return features, labels  # type: ignore[return-value]
+    return features, labels
 
 
-def select_training_rows(store: Any, job: TrainJob) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+def select_training_rows(
+    store: Any, job: TrainJob
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
     """Pick (train, holdout) rows by the job's strategy; the holdout is the newest rows."""
     if job.strategy == "all":
         lo, hi = store.row_id_bounds()
@@ -119,7 +121,15 @@ def select_training_rows(store: Any, job: TrainJob) -> tuple[list[tuple[int, str
 def train_challenger(job: TrainJob) -> TrainOutcome:
     """Fit a challenger, score it and the champion on the same holdout, log and register it."""
     from continual.adapters import tracking
-    from continual.adapters.models import CompiledModel, accuracy, dumps, fit, frame, sha256, write_atomic
+    from continual.adapters.models import (
+        CompiledModel,
+        accuracy,
+        dumps,
+        fit,
+        frame,
+        sha256,
+        write_atomic,
+    )
     from continual.core import drift
     from continual.core.policy import should_promote
 
@@ -151,7 +161,9 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     challenger_acc = accuracy(challenger, x_hold, y_hold)
     champion_acc: float | None = None
     if job.champion is not None:
-        champion_model = load_local(Path(job.models_dir), job.champion.version, job.champion.sha256, schema)
+        champion_model = load_local(
+            Path(job.models_dir), job.champion.version, job.champion.sha256, schema
+        )
         if champion_model is not None:
             champion_acc = accuracy(champion_model, x_hold, y_hold)
     promoted, reason = should_promote(challenger_acc, champion_acc, job.min_improvement)
@@ -180,7 +192,12 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     if champion_acc is not None:
         metrics["champion_accuracy"] = champion_acc
     example = frame(x_hold[:5], schema)
-    tracking.configure(job.tracking.tracking_uri, Path(job.tracking.data_dir), job.tracking.timeout, job.tracking.retries)
+    tracking.configure(
+        job.tracking.tracking_uri,
+        Path(job.tracking.data_dir),
+        job.tracking.timeout,
+        job.tracking.retries,
+    )
     run_id, version = tracking.log_and_register(
         experiment=job.tracking.experiment,
         model_name=job.tracking.model_name,
@@ -190,7 +207,10 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         output_example=challenger.predict_rows(x_hold[:5]),
         params=params,
         metrics=metrics,
-        tags={"continual.verdict": "promoted" if promoted else "rejected", "continual.reason": reason[:250]},
+        tags={
+            "continual.verdict": "promoted" if promoted else "rejected",
+            "continual.reason": reason[:250],
+        },
     )
     write_atomic(Path(job.models_dir) / f"{version}.pkl", blob)
     return TrainOutcome(
@@ -226,7 +246,12 @@ def set_alias(tracking_cfg: TrackingConfig, version: str) -> str | None:
     """Point MLflow's ``champion`` alias at ``version``; return where it pointed before."""
     from continual.adapters import tracking
 
-    tracking.configure(tracking_cfg.tracking_uri, Path(tracking_cfg.data_dir), tracking_cfg.timeout, tracking_cfg.retries)
+    tracking.configure(
+        tracking_cfg.tracking_uri,
+        Path(tracking_cfg.data_dir),
+        tracking_cfg.timeout,
+        tracking_cfg.retries,
+    )
     before = tracking.champion_version(tracking_cfg.model_name)
     if before != version:
         tracking.set_champion(tracking_cfg.model_name, version)
@@ -237,7 +262,12 @@ def fetch_blob(tracking_cfg: TrackingConfig, version: str) -> bytes:
     """Download our serialised model for ``version`` from MLflow."""
     from continual.adapters import tracking
 
-    tracking.configure(tracking_cfg.tracking_uri, Path(tracking_cfg.data_dir), tracking_cfg.timeout, tracking_cfg.retries)
+    tracking.configure(
+        tracking_cfg.tracking_uri,
+        Path(tracking_cfg.data_dir),
+        tracking_cfg.timeout,
+        tracking_cfg.retries,
+    )
     return tracking.download_blob(tracking_cfg.model_name, version)
 
 
@@ -249,5 +279,10 @@ def warm_up(tracking_cfg: TrackingConfig) -> None:
     from continual.adapters import tracking
     from continual.adapters.models import build_pipeline  # noqa: F401 - imports sklearn
 
-    tracking.configure(tracking_cfg.tracking_uri, Path(tracking_cfg.data_dir), tracking_cfg.timeout, tracking_cfg.retries)
+    tracking.configure(
+        tracking_cfg.tracking_uri,
+        Path(tracking_cfg.data_dir),
+        tracking_cfg.timeout,
+        tracking_cfg.retries,
+    )
     tracking.ensure_experiment(tracking_cfg.experiment)

@@ -8,6 +8,7 @@ niced, pinned to one BLAS thread, and replaced if it dies or overruns its time l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -21,10 +22,8 @@ T = TypeVar("T")
 
 
 def _init_child() -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.nice(5)  # the server's requests come first on a small box
-    except OSError:
-        pass
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import msgspec
 from litestar import get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -14,8 +15,6 @@ from continual.core.types import Event, ModelRecord, RetrainResult, ServedPeriod
 from continual.services.monitor import CheckResult
 from continual.web.schemas import PromoteRequest, RetrainRequest
 from continual.web.security import PROTECTED, error_responses
-
-import msgspec
 
 
 class ModelsView(msgspec.Struct):
@@ -55,7 +54,13 @@ async def retrain(state: State, data: RetrainRequest | None = None) -> RetrainRe
     return await svc.retrainer.retrain(f"api: {reason}")
 
 
-@get("/models", tags=["models"], summary="Versions with metrics and status", responses=error_responses(401), **PROTECTED)
+@get(
+    "/models",
+    tags=["models"],
+    summary="Versions with metrics and status",
+    responses=error_responses(401),
+    **PROTECTED,
+)
 async def models(state: State) -> ModelsView:
     """Newest first, with the served periods (audit trail)."""
     svc: Services = state.services
@@ -73,15 +78,24 @@ async def models(state: State) -> ModelsView:
     responses=error_responses(400, 401, 404, 422, 503),
     **PROTECTED,
 )
-async def promote(state: State, version: Annotated[str, Parameter(max_length=32)], data: PromoteRequest | None = None) -> ModelRecord:
+async def promote(
+    state: State,
+    version: Annotated[str, Parameter(max_length=32)],
+    data: PromoteRequest | None = None,
+) -> ModelRecord:
     """Verified, committed, swapped; MLflow's alias follows."""
     svc: Services = state.services
     reason = data.reason if data is not None else "manual promotion"
     return await svc.registry.promote(version, reason, kind="rollback")
 
 
-@get("/events", tags=["loop"], summary="Checks, retrains, promotions, rejections, alerts: newest first",
-     responses=error_responses(400, 401), **PROTECTED)
+@get(
+    "/events",
+    tags=["loop"],
+    summary="Checks, retrains, promotions, rejections, alerts: newest first",
+    responses=error_responses(400, 401),
+    **PROTECTED,
+)
 async def events(
     state: State,
     kind: Annotated[str | None, Parameter(max_length=32, required=False)] = None,

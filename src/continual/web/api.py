@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -35,13 +35,15 @@ def create_api(
         render_plugins=[SwaggerRenderPlugin()],
         components=Components(
             security_schemes={
-                "BearerAuth": SecurityScheme(type="http", scheme="bearer", description="the API key")
+                "BearerAuth": SecurityScheme(
+                    type="http", scheme="bearer", description="the API key"
+                )
             }
         ),
     )
     app = Litestar(
         route_handlers=[*public.ROUTES, *serve.ROUTES, *admin.ROUTES, *(extra_routes or [])],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         openapi_config=openapi,
         middleware=[request_context(observe)],
         lifespan=lifespan or [],
@@ -53,5 +55,3 @@ def create_api(
     app.state.api_key_bytes = services.api_key.value.encode()
     app.state.shutting_down = False
     return app
-
-

@@ -31,9 +31,14 @@ STATUS: list[tuple[type[ContinualError], int]] = [
 ]
 
 
-def _body(status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> Response[Any]:
+def _body(
+    status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
     return Response(
-        {"error": error, "detail": detail}, status_code=status, media_type=MediaType.JSON, headers=headers
+        {"error": error, "detail": detail},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
     )
 
 
@@ -68,7 +73,11 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A bug: logged with its trace, answered without one."""
     log.error("unhandled_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
-    return _body(HTTP_500_INTERNAL_SERVER_ERROR, "internal error", {"request_id": request.headers.get("x-request-id")})
+    return _body(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal error",
+        {"request_id": request.headers.get("x-request-id")},
+    )
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {

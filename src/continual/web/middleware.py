@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +19,7 @@ def request_context(observe: RequestObserver | None = None) -> Callable[[ASGIApp
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if str(scope["type"]) != "http":
                 await app(scope, receive, send)
                 return
             started = time.perf_counter()
@@ -32,7 +31,10 @@ def request_context(observe: RequestObserver | None = None) -> Callable[[ASGIApp
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id.encode()),
+                    ]
                 await send(message)
 
             structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -41,15 +43,18 @@ def request_context(observe: RequestObserver | None = None) -> Callable[[ASGIApp
             finally:
                 elapsed = time.perf_counter() - started
                 route = str(scope.get("path_template") or "unmatched")
-                method = str(scope["method"])
+                method = str(scope.get("method", ""))
                 if observe is not None:
                     observe(method, route, status, elapsed)
-                log.info("request", method=method, route=route, status=status,
-                         duration_ms=round(elapsed * 1000, 3))
+                log.info(
+                    "request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                )
                 structlog.contextvars.unbind_contextvars("request_id")
 
         return handle
 
     return middleware
-
-

@@ -42,7 +42,9 @@ async def ready(state: State) -> Response[Ready]:
     return Response(Ready("ready", None, bundle.version), status_code=200)
 
 
-@get("/model-status", tags=["loop"], summary="Champion, live accuracy, threshold, last check, drift")
+@get(
+    "/model-status", tags=["loop"], summary="Champion, live accuracy, threshold, last check, drift"
+)
 async def model_status(state: State) -> ModelStatusView:
     """The loop's state as a user watches it."""
     svc: Services = state.services

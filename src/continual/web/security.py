@@ -16,8 +16,11 @@ BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="continual"'}
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def require_api_key(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Guard: the request must carry ``Authorization: Bearer <API key>``."""
+    del handler  # one key guards every protected route
     expected: bytes = connection.app.state.api_key_bytes
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     # compare_digest runs in time independent of where the strings differ
@@ -39,7 +42,9 @@ _DESCRIPTIONS = {
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error codes a route returns."""
     return {
-        code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False)
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False
+        )
         for code in codes
     }
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any, Annotated
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.exceptions import ClientException, HTTPException
 from litestar.params import Parameter
 
 from continual.bootstrap import Services
-from continual.core.errors import InvalidInput, PayloadTooLarge
+from continual.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from continual.core.types import DataSummary, FeatureSchema, Prediction
 from continual.services.ingest import FeedbackResult
 from continual.web.openapi import DataOperation
@@ -29,10 +31,14 @@ from continual.web.security import PROTECTED, error_responses
 THREAD_ROWS = 1000  # batches above this are scored off the event loop
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(header="Idempotency-Key", required=False, max_length=128,
-              description="Retry-safe batches: a key seen before stores nothing again"),
+    Parameter(
+        header="Idempotency-Key",
+        required=False,
+        max_length=128,
+        description="Retry-safe batches: a key seen before stores nothing again",
+    ),
 ]
-_data_decoder = __import__("msgspec").json.Decoder(DataRequest)
+_data_decoder = msgspec.json.Decoder(DataRequest)
 
 
 @post(
@@ -66,7 +72,9 @@ async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredi
     responses=error_responses(400, 401, 413, 422),
     **PROTECTED,
 )
-async def feedback(state: State, data: FeedbackRequest, idempotency_key: IdempotencyKey = None) -> FeedbackResult:
+async def feedback(
+    state: State, data: FeedbackRequest, idempotency_key: IdempotencyKey = None
+) -> FeedbackResult:
     """Unknown ids are reported in `unknown`; ids that already had feedback in `duplicate`."""
     svc: Services = state.services
     items = [(item.prediction_id, item.label) for item in data.items]
@@ -77,12 +85,14 @@ async def feedback(state: State, data: FeedbackRequest, idempotency_key: Idempot
     "/data",
     status_code=200,
     tags=["data"],
-    summary="Store labelled rows: JSON `{\"rows\": [...]}` or `text/csv` with a header row",
+    summary='Store labelled rows: JSON `{"rows": [...]}` or `text/csv` with a header row',
     responses=error_responses(400, 401, 413, 422),
     operation_class=DataOperation,
     **PROTECTED,
 )
-async def add_data(state: State, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey = None) -> DataResponse:
+async def add_data(
+    state: State, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey = None
+) -> DataResponse:
     """All or nothing: a batch with one bad row stores nothing."""
     svc: Services = state.services
     body = await request.body()
@@ -92,21 +102,17 @@ async def add_data(state: State, request: Request[Any, Any, Any], idempotency_ke
     if ctype in ("text/csv", "application/csv"):
         result = await asyncio.to_thread(svc.ingest.add_csv, body, idempotency_key)
     elif ctype in ("application/json", ""):
-        import msgspec
-
         try:
             parsed = _data_decoder.decode(body)
         except msgspec.ValidationError as exc:
             raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
         except msgspec.DecodeError as exc:
-            from litestar.exceptions import ClientException
-
             raise ClientException(f"JSON is malformed: {exc}") from None
         result = await asyncio.to_thread(svc.ingest.add_rows, parsed.rows, "data", idempotency_key)
     else:
-        from litestar.exceptions import HTTPException
-
-        raise HTTPException(f"unsupported content type {ctype!r}: use application/json or text/csv", status_code=415)
+        raise HTTPException(
+            f"unsupported content type {ctype!r}: use application/json or text/csv", status_code=415
+        )
     return DataResponse(result.accepted, result.scored_by, result.correct, result.duplicate)
 
 
@@ -135,8 +141,12 @@ async def generate(state: State, data: GenerateRequest) -> GenerateResponse:
     """make_classification rows `feature1..N` with label `target`; same concept and seed, same rows."""
     svc: Services = state.services
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
-    result = await asyncio.to_thread(svc.ingest.generate, data.n_samples, data.n_features, data.concept, seed)
-    return GenerateResponse(result.accepted, data.concept, seed, data.n_features, result.scored_by, result.correct)
+    result = await asyncio.to_thread(
+        svc.ingest.generate, data.n_samples, data.n_features, data.concept, seed
+    )
+    return GenerateResponse(
+        result.accepted, data.concept, seed, data.n_features, result.scored_by, result.correct
+    )
 
 
 @get(
@@ -151,8 +161,6 @@ async def features(state: State) -> FeatureSchema:
     svc: Services = state.services
     schema = await asyncio.to_thread(svc.ingest.schema)
     if schema is None:
-        from continual.core.errors import NotFound
-
         raise NotFound("no feature schema yet: send data first or set CONTINUAL_FEATURES", None)
     return schema
 

@@ -13,19 +13,9 @@ import msgspec
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import SQLModel
 
-from continual.adapters.db.tables import (
-    CheckRow,
-    EventRow,
-    FeedbackRow,
-    IngestBatch,
-    LabelledRow,
-    LeaseRow,
-    MetaRow,
-    ModelVersionRow,
-    PredictionRow,
-    ServedPeriodRow,
-)
+from continual.adapters.db import tables as _tables  # noqa: F401 - registers the tables
 from continual.core.errors import Unavailable
 from continual.core.types import (
     DataSummary,
@@ -39,19 +29,20 @@ _encode = msgspec.json.encode
 _decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_schema = msgspec.json.Decoder(FeatureSchema).decode
 
-_ROWS = LabelledRow.__table__
-_PREDICTIONS = PredictionRow.__table__
-_FEEDBACK = FeedbackRow.__table__
-_VERSIONS = ModelVersionRow.__table__
-_PERIODS = ServedPeriodRow.__table__
-_EVENTS = EventRow.__table__
-_CHECKS = CheckRow.__table__
-_META = MetaRow.__table__
-_LEASES = LeaseRow.__table__
-_BATCHES = IngestBatch.__table__
+_TABLES = SQLModel.metadata.tables
+_ROWS = _TABLES["labelled_rows"]
+_PREDICTIONS = _TABLES["predictions"]
+_FEEDBACK = _TABLES["feedback"]
+_VERSIONS = _TABLES["model_versions"]
+_PERIODS = _TABLES["served_periods"]
+_EVENTS = _TABLES["events"]
+_CHECKS = _TABLES["checks"]
+_META = _TABLES["meta"]
+_LEASES = _TABLES["leases"]
+_BATCHES = _TABLES["ingest_batches"]
 
 
-class DuplicateBatch(Exception):  # noqa: N818 - a signal, not a failure
+class DuplicateBatch(Exception):
     """A batch with this idempotency key was stored before; nothing was written."""
 
 
@@ -80,9 +71,11 @@ class Store:
         marks = ", ".join([self._ph] * len(columns))
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
 
-    def _executemany(self, conn: Connection, table: str, columns: Sequence[str], params: list[tuple[Any, ...]]) -> None:
+    def _executemany(
+        self, conn: Connection, table: str, columns: Sequence[str], params: list[tuple[Any, ...]]
+    ) -> None:
         # Raw driver executemany: ~5x faster than Core inserts, ~70x faster than ORM objects.
-        conn.exec_driver_sql(self._insert_sql(table, columns), params)  # type: ignore[arg-type]
+        conn.exec_driver_sql(self._insert_sql(table, columns), params)
 
     def ping(self) -> None:
         """Raise ``Unavailable`` unless the database answers."""
@@ -135,7 +128,15 @@ class Store:
         batch_key: str | None = None,
     ) -> int:
         """Insert a batch of labelled rows in one transaction; return how many."""
-        cols = ("arrived_at", "source", "features", "label", "scored_version", "correct", "batch_key")
+        cols = (
+            "arrived_at",
+            "source",
+            "features",
+            "label",
+            "scored_version",
+            "correct",
+            "batch_key",
+        )
         params = [
             (at, source, f.decode(), lab, scored_version, c, batch_key)
             for f, lab, c in zip(features, labels, correct, strict=True)
@@ -161,9 +162,7 @@ class Store:
             n, first, last = conn.execute(
                 select(func.count(), func.min(_ROWS.c.arrived_at), func.max(_ROWS.c.arrived_at))
             ).one()
-            labels = conn.execute(
-                select(_ROWS.c.label, func.count()).group_by(_ROWS.c.label)
-            ).all()
+            labels = conn.execute(select(_ROWS.c.label, func.count()).group_by(_ROWS.c.label)).all()
         counts = {str(msgspec.json.decode(lab)): int(c) for lab, c in labels}
         return DataSummary(rows=int(n), labels=counts, first_at=first, last_at=last)
 
@@ -201,23 +200,35 @@ class Store:
         """The newest ``window`` correctness flags of ``version`` after ``since_row_id``,
         oldest first. Uses the (scored_version, id) index: O(window), not O(history)."""
         with self.engine.connect() as conn:
-            got = conn.execute(
-                select(_ROWS.c.correct)
-                .where(_ROWS.c.scored_version == version, _ROWS.c.id > since_row_id)
-                .order_by(_ROWS.c.id.desc())
-                .limit(window)
-            ).scalars().all()
+            got = (
+                conn.execute(
+                    select(_ROWS.c.correct)
+                    .where(_ROWS.c.scored_version == version, _ROWS.c.id > since_row_id)
+                    .order_by(_ROWS.c.id.desc())
+                    .limit(window)
+                )
+                .scalars()
+                .all()
+            )
         return [bool(c) for c in reversed(got)]
 
     def recent_features(self, n: int) -> list[str]:
         """Features JSON of the newest ``n`` labelled rows and ``n`` predictions (for drift)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(_ROWS.c.features).order_by(_ROWS.c.id.desc()).limit(n)
-            ).scalars().all()
-            preds = conn.execute(
-                select(_PREDICTIONS.c.features).order_by(_PREDICTIONS.c.created_at.desc()).limit(n)
-            ).scalars().all()
+            rows = (
+                conn.execute(select(_ROWS.c.features).order_by(_ROWS.c.id.desc()).limit(n))
+                .scalars()
+                .all()
+            )
+            preds = (
+                conn.execute(
+                    select(_PREDICTIONS.c.features)
+                    .order_by(_PREDICTIONS.c.created_at.desc())
+                    .limit(n)
+                )
+                .scalars()
+                .all()
+            )
         return list(rows) + list(preds)
 
     # ---- predictions and feedback -----------------------------------------------------
@@ -253,7 +264,9 @@ class Store:
                 chunk = list(ids[start : start + 900])
                 found.update(
                     conn.execute(
-                        select(_FEEDBACK.c.prediction_id).where(_FEEDBACK.c.prediction_id.in_(chunk))
+                        select(_FEEDBACK.c.prediction_id).where(
+                            _FEEDBACK.c.prediction_id.in_(chunk)
+                        )
                     ).scalars()
                 )
         return found
@@ -265,10 +278,20 @@ class Store:
 
         ``items`` are (prediction id, label JSON, features JSON, version, correct)."""
         with self.engine.begin() as conn:
-            self._claim(conn, None if batch_key is None else f"feedback:{batch_key}", at, len(items))
+            self._claim(
+                conn, None if batch_key is None else f"feedback:{batch_key}", at, len(items)
+            )
             lo = conn.execute(select(func.max(_ROWS.c.id))).scalar() or 0
-            cols = ("arrived_at", "source", "features", "label", "scored_version", "correct",
-                    "prediction_id", "batch_key")
+            cols = (
+                "arrived_at",
+                "source",
+                "features",
+                "label",
+                "scored_version",
+                "correct",
+                "prediction_id",
+                "batch_key",
+            )
             self._executemany(
                 conn,
                 "labelled_rows",
@@ -280,7 +303,7 @@ class Store:
                     _ROWS.c.id > lo, _ROWS.c.source == "feedback"
                 )
             ).all()
-            row_of = {pid: rid for pid, rid in ids}
+            row_of = dict(ids)
             self._executemany(
                 conn,
                 "feedback",
@@ -337,7 +360,9 @@ class Store:
             ).scalar()
         return {} if raw is None else _decode_dict(raw)
 
-    def promote(self, version: str, at: float, reason: str, event: tuple[str, str, dict[str, Any]]) -> str | None:
+    def promote(
+        self, version: str, at: float, reason: str, event: tuple[str, str, dict[str, Any]]
+    ) -> str | None:
         """Make ``version`` the champion in one transaction; return the previous champion.
 
         Retires the old champion, closes its served period, opens a new one, and writes
@@ -366,20 +391,18 @@ class Store:
             conn.execute(_PERIODS.insert().values(version=version, started_at=at, reason=reason))
             kind, message, data = event
             conn.execute(
-                _EVENTS.insert().values(at=at, kind=kind, message=message, data=_encode(data).decode())
+                _EVENTS.insert().values(
+                    at=at, kind=kind, message=message, data=_encode(data).decode()
+                )
             )
-            conn.execute(
-                delete(_META).where(_META.c.key == "champion_changed_at")
-            )
+            conn.execute(delete(_META).where(_META.c.key == "champion_changed_at"))
             conn.execute(_META.insert().values(key="champion_changed_at", value=repr(at)))
         return old
 
     def served_periods(self, limit: int = 100) -> list[ServedPeriod]:
         """The audit trail of which version served when, newest first."""
         with self.engine.connect() as conn:
-            got = conn.execute(
-                select(_PERIODS).order_by(_PERIODS.c.id.desc()).limit(limit)
-            ).all()
+            got = conn.execute(select(_PERIODS).order_by(_PERIODS.c.id.desc()).limit(limit)).all()
         return [
             ServedPeriod(
                 version=r.version,
@@ -399,9 +422,13 @@ class Store:
             new_id = conn.execute(
                 _EVENTS.insert().values(at=at, kind=kind, message=message, data=payload)
             ).inserted_primary_key
-        return Event(id=int(new_id[0]) if new_id else 0, at=at, kind=kind, message=message, data=data)
+        return Event(
+            id=int(new_id[0]) if new_id else 0, at=at, kind=kind, message=message, data=data
+        )
 
-    def events(self, limit: int = 100, kind: str | None = None, before_id: int | None = None) -> list[Event]:
+    def events(
+        self, limit: int = 100, kind: str | None = None, before_id: int | None = None
+    ) -> list[Event]:
         """Events, newest first, optionally of one kind and before an id (paging)."""
         query = select(_EVENTS).order_by(_EVENTS.c.id.desc()).limit(limit)
         if kind:
@@ -453,7 +480,9 @@ class Store:
             return True
         try:
             with self.engine.begin() as conn:
-                conn.execute(_LEASES.insert().values(name=name, holder=holder, expires_at=now + ttl))
+                conn.execute(
+                    _LEASES.insert().values(name=name, holder=holder, expires_at=now + ttl)
+                )
         except IntegrityError:
             return False
         return True
