@@ -39,8 +39,12 @@ DATA_CASES: list[tuple[str, Any, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "status", "names"), DATA_CASES, ids=[c[0] for c in DATA_CASES])
-def test_bad_rows_are_refused_whole(trained: Api, name: str, body: Any, status: int, names: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "body", "status", "names"), DATA_CASES, ids=[c[0] for c in DATA_CASES]
+)
+def test_bad_rows_are_refused_whole(
+    trained: Api, name: str, body: Any, status: int, names: str
+) -> None:
     """A batch with one bad row stores nothing and names the row and field."""
     before = stored(trained)
     if isinstance(body, bytes):
@@ -79,16 +83,30 @@ def test_bad_csv_is_refused_whole(trained: Api, name: str, body: str | bytes, na
 PREDICT_CASES: list[tuple[str, Any, int, str]] = [
     ("missing feature", {"features": {"feature1": 1.0}}, 422, "feature2"),
     ("unknown feature", {"features": {"feature1": 1.0, "feature2": 2.0, "zzz": 3}}, 422, "zzz"),
-    ("string for number", {"features": {"feature1": "1", "feature2": 2.0}}, 422, "features[0].feature1"),
+    (
+        "string for number",
+        {"features": {"feature1": "1", "feature2": 2.0}},
+        422,
+        "features[0].feature1",
+    ),
     ("both shapes", {"features": {"feature1": 1, "feature2": 1}, "rows": []}, 422, "exactly one"),
     ("neither shape", {}, 422, "exactly one"),
     ("empty batch", {"rows": []}, 422, "rows"),
-    ("bad row in batch", {"rows": [{"feature1": 1, "feature2": 1}, {"feature1": 1}]}, 422, "rows[1]"),
+    (
+        "bad row in batch",
+        {"rows": [{"feature1": 1, "feature2": 1}, {"feature1": 1}]},
+        422,
+        "rows[1]",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "status", "names"), PREDICT_CASES, ids=[c[0] for c in PREDICT_CASES])
-def test_bad_predictions_are_refused(trained: Api, name: str, body: Any, status: int, names: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "body", "status", "names"), PREDICT_CASES, ids=[c[0] for c in PREDICT_CASES]
+)
+def test_bad_predictions_are_refused(
+    trained: Api, name: str, body: Any, status: int, names: str
+) -> None:
     """A bad prediction request logs nothing and names the field."""
     before = stored(trained)
     r = trained.post("/predict", json=body)
@@ -99,9 +117,14 @@ def test_bad_predictions_are_refused(trained: Api, name: str, body: Any, status:
 
 def test_feedback_with_wrong_label_type_stores_nothing(trained: Api) -> None:
     """Feedback whose label has the wrong type is refused whole, naming the item."""
-    pid = trained.post("/predict", json={"features": {"feature1": 1, "feature2": 1}}).json()["prediction_id"]
+    pid = trained.post("/predict", json={"features": {"feature1": 1, "feature2": 1}}).json()[
+        "prediction_id"
+    ]
     before = stored(trained)
-    r = trained.post("/feedback", json={"items": [{"prediction_id": pid, "label": 1}, {"prediction_id": pid, "label": "x"}]})
+    r = trained.post(
+        "/feedback",
+        json={"items": [{"prediction_id": pid, "label": 1}, {"prediction_id": pid, "label": "x"}]},
+    )
     assert r.status_code == 422, r.text
     assert "items[1]" in r.json()["error"]
     assert stored(trained) == before
@@ -143,7 +166,11 @@ def test_new_label_value_is_a_new_class(client_factory: Any) -> None:
 
 def test_generate_bounds_are_checked(api: Api) -> None:
     """Out-of-range generate parameters are 422 naming the field; nothing stored."""
-    for body, field in [({"n_samples": 0}, "n_samples"), ({"concept": 9}, "concept"), ({"n_features": 1}, "n_features")]:
+    for body, field in [
+        ({"n_samples": 0}, "n_samples"),
+        ({"concept": 9}, "concept"),
+        ({"n_features": 1}, "n_features"),
+    ]:
         r = api.post("/generate", json=body)
         assert r.status_code == 422, r.text
         assert field in r.json()["error"] + str(r.json()["detail"])
@@ -161,7 +188,11 @@ def test_categorical_features_and_string_labels(client_factory: Any) -> None:
     """String features are categorical, string labels are classes; schema errors name them."""
     api = client_factory()
     rows = [
-        {"age": float(20 + i % 50), "city": ["paris", "oslo", "rome"][i % 3], "target": "yes" if i % 3 == 0 else "no"}
+        {
+            "age": float(20 + i % 50),
+            "city": ["paris", "oslo", "rome"][i % 3],
+            "target": "yes" if i % 3 == 0 else "no",
+        }
         for i in range(300)
     ]
     r = api.post("/data", json={"rows": rows})
