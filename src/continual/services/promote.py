@@ -56,6 +56,7 @@ class Registry:
         )
         self.lock = asyncio.Lock()
         self._alias_task: asyncio.Task[None] | None = None
+        self._alias_wanted = False
         self.alias_in_sync: bool | None = None
 
     async def _blob(self, record: ModelRecord) -> bytes:
@@ -160,9 +161,18 @@ class Registry:
         return fresh
 
     def reconcile_alias_soon(self) -> None:
-        """Move MLflow's alias to the database champion in the background."""
+        """Move MLflow's alias to the database champion in the background.
+
+        Requests made while a move is under way are coalesced into one more pass, so
+        the alias always ends on the latest champion."""
+        self._alias_wanted = True
         if self._alias_task is None or self._alias_task.done():
-            self._alias_task = asyncio.get_running_loop().create_task(self.reconcile_alias())
+            self._alias_task = asyncio.get_running_loop().create_task(self._alias_loop())
+
+    async def _alias_loop(self) -> None:
+        while self._alias_wanted:
+            self._alias_wanted = False
+            await self.reconcile_alias()
 
     async def reconcile_alias(self) -> None:
         """Make MLflow's ``champion`` alias match the database; record a failure as an event."""
