@@ -24,12 +24,16 @@ def free_port() -> int:
 class Server:
     """A ``continual serve`` subprocess with its own data directory and log file."""
 
-    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: Mapping[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
-        self.env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "API_KEY")}
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "API_KEY")
+        }
         self.env.update({"CONTINUAL_LOG_JSON": "true", **(env or {})})
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -38,7 +42,16 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "continual", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "continual",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -61,7 +74,9 @@ class Server:
 
     def client(self, timeout: float = 120) -> httpx.Client:
         """An authenticated httpx client."""
-        return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {self.key()}"}, timeout=timeout)
+        return httpx.Client(
+            base_url=self.url, headers={"authorization": f"Bearer {self.key()}"}, timeout=timeout
+        )
 
     def log(self) -> str:
         """Everything the server wrote so far."""

@@ -47,7 +47,11 @@ def test_every_operation_is_public_or_demands_the_key(client_factory: Any) -> No
         assert op["security"] == [{"BearerAuth": []}], path
         assert "401" in op["responses"], path
         url = path.replace("{version}", "1")
-        for headers in ({}, {"authorization": "Bearer wrong-key"}, {"authorization": "Basic dGVzdA=="}):
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong-key"},
+            {"authorization": "Basic dGVzdA=="},
+        ):
             r = anonymous.request(method, url, headers=headers, json={})
             assert r.status_code == 401, (method, path, headers, r.text)
             assert r.json() == {"error": "missing or wrong API key", "detail": None}
@@ -64,7 +68,12 @@ def test_the_key_opens_protected_routes(api: Api) -> None:
 def test_openapi_documents_error_codes(api: Api) -> None:
     """Each protected route documents 401; input routes document 413 and 422."""
     ops = {(m, p): op for m, p, op in operations(api)}
-    for key in [("POST", "/predict"), ("POST", "/data"), ("POST", "/feedback"), ("POST", "/generate")]:
+    for key in [
+        ("POST", "/predict"),
+        ("POST", "/data"),
+        ("POST", "/feedback"),
+        ("POST", "/generate"),
+    ]:
         assert {"401", "413", "422"} <= set(ops[key]["responses"]), key
     assert {"409", "503"} <= set(ops[("POST", "/retrain")]["responses"])
     assert "404" in ops[("POST", "/models/{version}/promote")]["responses"]
@@ -73,7 +82,9 @@ def test_openapi_documents_error_codes(api: Api) -> None:
     assert set(data) == {"application/json", "text/csv"}
 
 
-def test_generated_key_is_stored_owner_only(settings_factory: Any, client_factory: Any, tmp_path: Any) -> None:
+def test_generated_key_is_stored_owner_only(
+    settings_factory: Any, client_factory: Any, tmp_path: Any
+) -> None:
     """With no API_KEY a random key is generated once, kept 0600, and reused on restart."""
     settings = settings_factory(data_dir=tmp_path / "d", API_KEY="")
     first = client_factory(settings, auth=False)

@@ -22,7 +22,9 @@ def predictions(client: Any) -> list[dict[str, float]]:
     return [(p["model_version"], p["probabilities"]) for p in body["predictions"]]
 
 
-def test_restart_brings_the_same_champion_back(settings_factory: Any, client_factory: Any, tmp_path: Any) -> None:
+def test_restart_brings_the_same_champion_back(
+    settings_factory: Any, client_factory: Any, tmp_path: Any
+) -> None:
     """Same version, same probabilities after the process restarts."""
     settings = settings_factory(data_dir=tmp_path / "d")
     first = client_factory(settings)
@@ -35,7 +37,9 @@ def test_restart_brings_the_same_champion_back(settings_factory: Any, client_fac
     assert second.get("/model-status").json()["model_version"] == "1"
 
 
-def test_restart_without_mlflow_uses_the_local_copy(settings_factory: Any, client_factory: Any, tmp_path: Any) -> None:
+def test_restart_without_mlflow_uses_the_local_copy(
+    settings_factory: Any, client_factory: Any, tmp_path: Any
+) -> None:
     """MLflow unreachable at start-up: the verified local copy serves."""
     first = client_factory(settings_factory(data_dir=tmp_path / "d"))
     train(first, n=1000)
@@ -72,7 +76,9 @@ def test_missing_or_tampered_local_copy_is_fetched_from_mlflow(
     assert local.read_bytes() == good
 
 
-def test_alias_follows_the_database_champion(settings_factory: Any, client_factory: Any, tmp_path: Any) -> None:
+def test_alias_follows_the_database_champion(
+    settings_factory: Any, client_factory: Any, tmp_path: Any
+) -> None:
     """MLflow's champion alias is moved to match the database after a promotion."""
     import subprocess
     import sys
@@ -94,6 +100,9 @@ def test_alias_follows_the_database_champion(settings_factory: Any, client_facto
     )
     out = subprocess.run(
         [sys.executable, "-c", code, services.settings.mlflow_tracking_uri],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     assert out.stdout.strip() == "1"

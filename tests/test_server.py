@@ -43,7 +43,12 @@ def test_predictions_never_fail_while_models_swap(server: Server) -> None:
     """Concurrent predictions during 10 hot swaps: all succeed, each matches its version."""
     with server.client() as c:
         for concept, seed in ((0, 1), (1, 2)):
-            assert c.post("/generate", json={"n_samples": 1000, "concept": concept, "seed": seed}).status_code == 200
+            assert (
+                c.post(
+                    "/generate", json={"n_samples": 1000, "concept": concept, "seed": seed}
+                ).status_code
+                == 200
+            )
             assert c.post("/retrain").json()["promoted"] is True
     x = {"feature1": 1.5, "feature2": 1.5}
 
@@ -57,7 +62,9 @@ def test_predictions_never_fail_while_models_swap(server: Server) -> None:
                 while not stop.is_set():
                     r = await client.post("/predict", json={"features": x})
                     body = r.json()
-                    seen.append((r.status_code, body.get("model_version", ""), body.get("prediction")))
+                    seen.append(
+                        (r.status_code, body.get("model_version", ""), body.get("prediction"))
+                    )
 
             async def swap_loop() -> int:
                 swaps = 0
@@ -92,13 +99,23 @@ def test_sigterm_stops_cleanly_and_flushes(tmp_path: Path, mlflow_template: Path
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(mlflow_template, data / "mlflow.db")
-    srv = Server(data, {"API_KEY": "k" * 32, "CONTINUAL_PREDICTION_FLUSH_SECONDS": "60",
-                        "CONTINUAL_SCHEDULER": "false"}).start()
+    srv = Server(
+        data,
+        {
+            "API_KEY": "k" * 32,
+            "CONTINUAL_PREDICTION_FLUSH_SECONDS": "60",
+            "CONTINUAL_SCHEDULER": "false",
+        },
+    ).start()
     with srv.client() as c:
         c.post("/generate", json={"n_samples": 500, "seed": 1})
         c.post("/retrain")
-        ids = [c.post("/predict", json={"features": {"feature1": 0.1, "feature2": 0.2}}).json()["prediction_id"]
-               for _ in range(5)]
+        ids = [
+            c.post("/predict", json={"features": {"feature1": 0.1, "feature2": 0.2}}).json()[
+                "prediction_id"
+            ]
+            for _ in range(5)
+        ]
     started = time.monotonic()
     assert srv.stop(signal.SIGTERM) is not None
     assert time.monotonic() - started < 10

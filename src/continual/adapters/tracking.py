@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from continual.core.errors import TrackingUnavailable
+from continual.core.errors import ContinualError, TrackingUnavailable, TrainingFailed
 
 ARTIFACT_BLOB = "continual/model.pkl"
 CHAMPION_ALIAS = "champion"
@@ -41,10 +41,17 @@ def _mlflow() -> Any:
     return mlflow
 
 
-def _wrap(exc: Exception) -> TrackingUnavailable:
-    return TrackingUnavailable(
-        "MLflow did not answer", {"reason": type(exc).__name__, "message": str(exc)[:300]}
-    )
+_UNREACHABLE = ("connection", "timed out", "timeout", "max retries", "name or service", "refused")
+
+
+def _wrap(exc: Exception) -> ContinualError:
+    """Unreachable or slow MLflow is ``TrackingUnavailable`` (503); anything else it
+    refused is a failed training run."""
+    text = str(exc)
+    detail = {"reason": type(exc).__name__, "message": text[:300]}
+    if any(word in text.lower() for word in _UNREACHABLE) or isinstance(exc, OSError):
+        return TrackingUnavailable("MLflow did not answer", detail)
+    return TrainingFailed(f"MLflow refused the run: {text[:200]}", detail)
 
 
 def ensure_experiment(name: str) -> str:
@@ -92,6 +99,9 @@ def log_and_register(
                 signature=signature,
                 input_example=input_example,
                 pip_requirements=_requirements(),
+                # our own digest-verified blob is the trust boundary; skops refuses
+                # some estimators' internal types (HistGradientBoosting)
+                serialization_format="cloudpickle",
             )
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "model.pkl"
@@ -99,7 +109,7 @@ def log_and_register(
                 mlflow.log_artifact(str(path), artifact_path="continual")
             version = mlflow.register_model(info.model_uri, model_name)
         return str(run.info.run_id), str(version.version)
-    except TrackingUnavailable:
+    except ContinualError:
         raise
     except Exception as exc:
         raise _wrap(exc) from exc

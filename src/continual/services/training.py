@@ -18,6 +18,8 @@ from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType, 
 
 MIN_TRAIN_ROWS = 20
 MIN_HOLDOUT_ROWS = 10
+MIN_SEARCH_ROWS = 100
+SEARCH_DIVISORS = (1, 4, 16)
 
 _decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
 _decode_labels = msgspec.json.Decoder(list[int | str]).decode
@@ -53,6 +55,7 @@ class TrainJob(msgspec.Struct, frozen=True, kw_only=True):
     train_window: int
     replay_fraction: float
     holdout_fraction: float
+    max_holdout: int
     min_improvement: float
     threshold: float
     champion: ChampionRef | None
@@ -104,7 +107,9 @@ def select_training_rows(
         recent = store.recent_rows(hi - lo + 1)
     else:
         recent = store.recent_rows(job.train_window)
-    n_hold = max(MIN_HOLDOUT_ROWS, int(len(recent) * job.holdout_fraction))
+    # the holdout is the newest rows, capped so that it reflects the current concept
+    # (after a drift a large holdout would be mostly rows of the old one)
+    n_hold = max(MIN_HOLDOUT_ROWS, min(int(len(recent) * job.holdout_fraction), job.max_holdout))
     train, holdout = recent[:-n_hold], recent[-n_hold:]
     if job.strategy == "replay" and recent:
         lo, _ = store.row_id_bounds()
@@ -122,10 +127,8 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     """Fit a challenger, score it and the champion on the same holdout, log and register it."""
     from continual.adapters import tracking
     from continual.adapters.models import (
-        CompiledModel,
         accuracy,
         dumps,
-        fit,
         frame,
         sha256,
         write_atomic,
@@ -152,13 +155,10 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
             f"the training window holds one class only ({classes[0]})", {"classes": classes}
         )
     fit_started = time.perf_counter()
-    try:
-        pipeline = fit(job.model_type, schema, x_train, y_train, job.seed)
-    except ValueError as exc:
-        raise TrainingFailed(f"fit failed: {exc}", None) from exc
+    pipeline, challenger, challenger_acc, fit_rows, tried = _search_windows(
+        job, schema, x_train, y_train, x_hold, y_hold
+    )
     fit_seconds = time.perf_counter() - fit_started
-    challenger = CompiledModel(pipeline, schema)
-    challenger_acc = accuracy(challenger, x_hold, y_hold)
     champion_acc: float | None = None
     if job.champion is not None:
         champion_model = load_local(
@@ -169,16 +169,18 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     promoted, reason = should_promote(challenger_acc, champion_acc, job.min_improvement)
     blob = dumps(pipeline)
     digest = sha256(blob)
-    reference = drift.reference(x_train[-5000:], schema, job.seed)
+    reference = drift.reference(x_train[-min(fit_rows, 5000) :], schema, job.seed)
     params = {
         "model_type": job.model_type,
-        "n_samples": str(len(train_raw)),
+        "n_samples": str(fit_rows),
+        "window_rows": str(len(train_raw)),
+        "windows_tried": ",".join(f"{n}:{a:.3f}" for n, a in tried),
         "holdout_rows": str(len(holdout_raw)),
         "threshold": str(job.threshold),
         "seed": str(job.seed),
         "strategy": job.strategy,
         "train_window": str(job.train_window),
-        "window_first_row": str(train_raw[0][0]),
+        "window_first_row": str(train_raw[len(train_raw) - fit_rows][0]),
         "window_last_row": str(holdout_raw[-1][0]),
         "n_features": str(len(schema.features)),
         "classes": ",".join(classes)[:250],
@@ -187,7 +189,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     metrics = {
         "challenger_accuracy": challenger_acc,
         "fit_seconds": fit_seconds,
-        "train_rows": float(len(train_raw)),
+        "train_rows": float(fit_rows),
     }
     if champion_acc is not None:
         metrics["champion_accuracy"] = champion_acc
@@ -224,11 +226,49 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         reference=reference,
         params=params,
         metrics=metrics,
-        train_rows=len(train_raw),
+        train_rows=fit_rows,
         holdout_rows=len(holdout_raw),
         fit_seconds=fit_seconds,
         total_seconds=time.perf_counter() - started,
     )
+
+
+def _search_windows(
+    job: TrainJob,
+    schema: FeatureSchema,
+    x_train: list[dict[str, FeatureValue]],
+    y_train: list[Label],
+    x_hold: list[dict[str, FeatureValue]],
+    y_hold: list[Label],
+) -> tuple[Any, Any, float, int, list[tuple[int, float]]]:
+    """Fit on the whole window and on its newest quarter and sixteenth; keep the best on
+    the holdout (ties go to more data). After an abrupt drift the newest rows are the
+    new concept, and a model of them wins long before they fill the whole window; on a
+    stable stream the full window wins. The extra fits cost about a third of one."""
+    from continual.adapters.models import CompiledModel, accuracy, fit
+
+    n = len(x_train)
+    sizes = [n] + [n // d for d in SEARCH_DIVISORS[1:] if n // d >= MIN_SEARCH_ROWS]
+    best: tuple[Any, Any, float, int] | None = None
+    tried: list[tuple[int, float]] = []
+    for size in sizes:
+        labels = y_train[n - size :]
+        if len({str(y) for y in labels}) < 2:
+            continue
+        try:
+            pipeline = fit(job.model_type, schema, x_train[n - size :], labels, job.seed)
+        except ValueError as exc:
+            if best is None and size == n:
+                raise TrainingFailed(f"fit failed: {exc}", None) from exc
+            continue
+        model = CompiledModel(pipeline, schema)
+        score = accuracy(model, x_hold, y_hold)
+        tried.append((size, score))
+        if best is None or score > best[2]:
+            best = (pipeline, model, score, size)
+    if best is None:
+        raise TrainingFailed("no training window held two classes", None)
+    return best[0], best[1], best[2], best[3], tried
 
 
 def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchema) -> Any:
