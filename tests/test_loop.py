@@ -247,7 +247,8 @@ def test_mlflow_down_fails_the_retrain_in_bounded_time(
         assert (p.status_code, p.json()["model_version"]) == (200, "1")
         assert api.get("/models").json()["champion"] == "1"
         failed = api.get("/events", params={"kind": "retrain_failed"}).json()
-        assert failed and "MLflow" in failed[0]["message"]
+        assert failed
+        assert "MLflow" in failed[0]["message"]
         hook.wait_for(2)
         assert hook.kinds() == ["retrain_started", "retrain_failed"]
     finally:

@@ -1,0 +1,123 @@
+"""The pure core: policy, drift detection, drift statistics, row validation."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+from continual.core import detect, drift, policy
+from continual.core.errors import InvalidInput, PayloadTooLarge
+from continual.core.schema import infer_schema, parse_schema_spec, validate_labelled, validate_unlabelled
+from continual.core.types import Feature, FeatureSchema
+
+BASE = policy.CheckInputs(
+    now=1000.0,
+    has_champion=True,
+    labelled_rows=5000,
+    samples=300,
+    accuracy=0.9,
+    threshold=0.8,
+    min_samples=200,
+    detector_fired=False,
+    last_retrain_at=None,
+    cooldown_seconds=60,
+)
+
+
+def with_(**changes: object) -> policy.CheckInputs:
+    import msgspec
+
+    return msgspec.structs.replace(BASE, **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "decision"),
+    [
+        ({}, "ok"),
+        ({"accuracy": 0.79}, "retrain"),
+        ({"accuracy": 0.8}, "ok"),
+        ({"detector_fired": True}, "retrain"),
+        ({"samples": 199, "accuracy": 0.1}, "insufficient_data"),
+        ({"accuracy": 0.5, "last_retrain_at": 990.0}, "cooldown"),
+        ({"accuracy": 0.5, "last_retrain_at": 900.0}, "retrain"),
+        ({"last_retrain_at": 990.0}, "ok"),
+        ({"has_champion": False, "labelled_rows": 199, "samples": 0, "accuracy": None}, "insufficient_data"),
+        ({"has_champion": False, "labelled_rows": 200, "samples": 0, "accuracy": None}, "retrain"),
+    ],
+)
+def test_decide(changes: dict[str, object], decision: str) -> None:
+    """The check's decision table: threshold backstop, detector, min samples, cooldown."""
+    assert policy.decide(with_(**changes)).decision == decision
+
+
+def test_decide_explains_itself() -> None:
+    """Each decision carries its numbers in the reason."""
+    v = policy.decide(with_(accuracy=0.74, samples=500))
+    assert v.reason == "live accuracy 0.740 < threshold 0.800 on 500 rows"
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promote"),
+    [(0.9, None, True), (0.9, 0.85, True), (0.9, 0.898, False), (0.85, 0.9, False), (0.9, 0.9, False)],
+)
+def test_should_promote(challenger: float, champion: float | None, promote: bool) -> None:
+    """Only a challenger better by at least the margin wins (or when there is no champion)."""
+    assert policy.should_promote(challenger, champion, 0.005)[0] is promote
+
+
+def test_detector_docstring_examples_run() -> None:
+    """The detector's docstring examples hold."""
+    assert doctest.testmod(detect).failed == 0
+
+
+def test_page_hinkley_stays_quiet_on_stable_windows_and_fires_on_a_jump() -> None:
+    """Quiet on 100 stable 500-row windows at 5 % and 20 % error; fires soon after a jump."""
+    rng = np.random.default_rng(0)
+    for error in (0.05, 0.2):
+        alarms = sum(detect.errors_fire((rng.random(500) > error).tolist())[0] for _ in range(100))
+        assert alarms <= 3, (error, alarms)
+    jumped = np.concatenate([rng.random(200) > 0.05, rng.random(300) > 0.4])
+    fired, at = detect.errors_fire(jumped.tolist())
+    assert fired
+    assert at is not None
+    assert 200 < at < 350
+
+
+def test_drift_statistics_flag_a_shift_and_not_noise() -> None:
+    """PSI/KS flag a shifted numeric feature and a changed category mix; same data is quiet."""
+    rng = np.random.default_rng(1)
+    schema = FeatureSchema((Feature("x", "numeric"), Feature("c", "categorical")), "target", "int")
+    train = [{"x": float(v), "c": "a" if v > 0 else "b"} for v in rng.normal(0, 1, 3000)]
+    ref = drift.reference(train, schema)
+    same = [{"x": float(v), "c": "a" if v > 0 else "b"} for v in rng.normal(0, 1, 1000)]
+    quiet = drift.compare(ref, same)
+    assert quiet.drifted_share == 0.0
+    shifted = [{"x": float(v), "c": "c"} for v in rng.normal(1.5, 1, 1000)]
+    loud = drift.compare(ref, shifted)
+    assert [(f.feature, f.drifted, f.test) for f in loud.features] == [("x", True, "ks"), ("c", True, "chi2")]
+    assert loud.drifted_share == 1.0
+    assert loud.features[0].psi > 0.2
+
+
+def test_validation_names_row_and_field() -> None:
+    """Validation errors say which row and which field, and classify oversized batches."""
+    schema = infer_schema({"a": 1.0, "b": "x", "target": 1}, "target", "rows[0]")
+    assert schema.features == (Feature("a", "numeric"), Feature("b", "categorical"))
+    ok = validate_labelled([{"a": 1, "b": "y", "target": 0}], schema, 10)
+    assert ok.rows == [{"a": 1.0, "b": "y"}]
+    with pytest.raises(InvalidInput, match=r"rows\[1\]\.a: must be a finite number"):
+        validate_labelled([{"a": 1, "b": "y", "target": 0}, {"a": float("nan"), "b": "y", "target": 0}], schema, 10)
+    with pytest.raises(PayloadTooLarge):
+        validate_unlabelled([{"a": 1, "b": "y"}] * 11, schema, 10)
+    with pytest.raises(InvalidInput, match=r"features\[0\]: unknown feature 'z'"):
+        validate_unlabelled([{"a": 1, "b": "y", "z": 2}], schema, 10, "features")
+
+
+def test_schema_spec_from_configuration() -> None:
+    """CONTINUAL_FEATURES declares kinds and the label type."""
+    schema = parse_schema_spec("age:numeric, city:categorical, target:str", "target")
+    assert schema == FeatureSchema((Feature("age", "numeric"), Feature("city", "categorical")), "target", "str")
+    with pytest.raises(ValueError, match="numeric or categorical"):
+        parse_schema_spec("age:date", "target")
