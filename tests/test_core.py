@@ -9,7 +9,12 @@ import pytest
 
 from continual.core import detect, drift, policy
 from continual.core.errors import InvalidInput, PayloadTooLarge
-from continual.core.schema import infer_schema, parse_schema_spec, validate_labelled, validate_unlabelled
+from continual.core.schema import (
+    infer_schema,
+    parse_schema_spec,
+    validate_labelled,
+    validate_unlabelled,
+)
 from continual.core.types import Feature, FeatureSchema
 
 BASE = policy.CheckInputs(
@@ -43,7 +48,10 @@ def with_(**changes: object) -> policy.CheckInputs:
         ({"accuracy": 0.5, "last_retrain_at": 990.0}, "cooldown"),
         ({"accuracy": 0.5, "last_retrain_at": 900.0}, "retrain"),
         ({"last_retrain_at": 990.0}, "ok"),
-        ({"has_champion": False, "labelled_rows": 199, "samples": 0, "accuracy": None}, "insufficient_data"),
+        (
+            {"has_champion": False, "labelled_rows": 199, "samples": 0, "accuracy": None},
+            "insufficient_data",
+        ),
         ({"has_champion": False, "labelled_rows": 200, "samples": 0, "accuracy": None}, "retrain"),
     ],
 )
@@ -60,7 +68,13 @@ def test_decide_explains_itself() -> None:
 
 @pytest.mark.parametrize(
     ("challenger", "champion", "promote"),
-    [(0.9, None, True), (0.9, 0.85, True), (0.9, 0.898, False), (0.85, 0.9, False), (0.9, 0.9, False)],
+    [
+        (0.9, None, True),
+        (0.9, 0.85, True),
+        (0.9, 0.898, False),
+        (0.85, 0.9, False),
+        (0.9, 0.9, False),
+    ],
 )
 def test_should_promote(challenger: float, champion: float | None, promote: bool) -> None:
     """Only a challenger better by at least the margin wins (or when there is no champion)."""
@@ -96,7 +110,10 @@ def test_drift_statistics_flag_a_shift_and_not_noise() -> None:
     assert quiet.drifted_share == 0.0
     shifted = [{"x": float(v), "c": "c"} for v in rng.normal(1.5, 1, 1000)]
     loud = drift.compare(ref, shifted)
-    assert [(f.feature, f.drifted, f.test) for f in loud.features] == [("x", True, "ks"), ("c", True, "chi2")]
+    assert [(f.feature, f.drifted, f.test) for f in loud.features] == [
+        ("x", True, "ks"),
+        ("c", True, "chi2"),
+    ]
     assert loud.drifted_share == 1.0
     assert loud.features[0].psi > 0.2
 
@@ -108,7 +125,11 @@ def test_validation_names_row_and_field() -> None:
     ok = validate_labelled([{"a": 1, "b": "y", "target": 0}], schema, 10)
     assert ok.rows == [{"a": 1.0, "b": "y"}]
     with pytest.raises(InvalidInput, match=r"rows\[1\]\.a: must be a finite number"):
-        validate_labelled([{"a": 1, "b": "y", "target": 0}, {"a": float("nan"), "b": "y", "target": 0}], schema, 10)
+        validate_labelled(
+            [{"a": 1, "b": "y", "target": 0}, {"a": float("nan"), "b": "y", "target": 0}],
+            schema,
+            10,
+        )
     with pytest.raises(PayloadTooLarge):
         validate_unlabelled([{"a": 1, "b": "y"}] * 11, schema, 10)
     with pytest.raises(InvalidInput, match=r"features\[0\]: unknown feature 'z'"):
@@ -118,6 +139,8 @@ def test_validation_names_row_and_field() -> None:
 def test_schema_spec_from_configuration() -> None:
     """CONTINUAL_FEATURES declares kinds and the label type."""
     schema = parse_schema_spec("age:numeric, city:categorical, target:str", "target")
-    assert schema == FeatureSchema((Feature("age", "numeric"), Feature("city", "categorical")), "target", "str")
+    assert schema == FeatureSchema(
+        (Feature("age", "numeric"), Feature("city", "categorical")), "target", "str"
+    )
     with pytest.raises(ValueError, match="numeric or categorical"):
         parse_schema_spec("age:date", "target")

@@ -31,7 +31,12 @@ def test_original_names_and_prefixed_ones(tmp_path: Path) -> None:
         "DISCORD_WEBHOOK_URL": "https://discord.example/api/webhooks/1/secret",
     }
     s = load_settings(env, env_file=None)
-    assert (s.performance_threshold, s.check_interval_seconds, s.eval_window, s.model) == (0.9, 5.0, 300, "random_forest")
+    assert (s.performance_threshold, s.check_interval_seconds, s.eval_window, s.model) == (
+        0.9,
+        5.0,
+        300,
+        "random_forest",
+    )
     assert s.database_url.startswith("postgresql")
     assert "secret" not in repr(s)
     assert s.discord_webhook_url is not None
@@ -40,8 +45,12 @@ def test_original_names_and_prefixed_ones(tmp_path: Path) -> None:
 
 def test_every_bad_value_is_named_at_once() -> None:
     """A bad value stops start-up with a message naming each variable; secrets are masked."""
-    env = {"PERFORMANCE_THRESHOLD": "1.5", "CONTINUAL_PORT": "http", "CONTINUAL_MODEL": "xgboost",
-           "SLACK_WEBHOOK_URL": "not-a-url-secret"}
+    env = {
+        "PERFORMANCE_THRESHOLD": "1.5",
+        "CONTINUAL_PORT": "http",
+        "CONTINUAL_MODEL": "xgboost",
+        "SLACK_WEBHOOK_URL": "not-a-url-secret",
+    }
     with pytest.raises(SettingsError) as err:
         load_settings(env, env_file=None)
     text = str(err.value)
