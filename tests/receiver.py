@@ -34,6 +34,12 @@ class Receiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
+            def do_GET(self) -> None:  # push monitors (Uptime Kuma) are pinged with GET
+                outer.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
             def log_message(self, *args: Any) -> None:
                 return
 

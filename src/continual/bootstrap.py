@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 
 from continual.adapters.db import Store, make_engine
+from continual.adapters.metrics import LoopSnapshot, Metrics
 from continual.core.clock import Clock, SystemClock
 from continual.core.errors import ContinualError
 from continual.services.alerts import Alerts
@@ -45,6 +46,7 @@ class Services:
     registry: Registry
     retrainer: RetrainService
     monitor: Monitor
+    metrics: Metrics
     ready_reason: str = "starting"
     owns_worker: bool = True
     _warm: asyncio.Task[None] | None = None
@@ -119,7 +121,7 @@ def bootstrap(
     worker = worker or Worker()
     registry = Registry(store, holder, worker, alerts, clock, settings)
     retrainer = RetrainService(store, registry, worker, alerts, clock, settings)
-    return Services(
+    services = Services(
         settings=settings,
         api_key=api_key,
         api_key_file=key_file,
@@ -136,5 +138,33 @@ def bootstrap(
         registry=registry,
         retrainer=retrainer,
         monitor=Monitor(store, holder, retrainer, alerts, clock, settings),
+        metrics=Metrics(lambda: snapshot(services)),
         owns_worker=owns_worker,
+    )
+    return services
+
+
+def snapshot(svc: Services) -> LoopSnapshot:
+    """The loop's numbers for a Prometheus scrape (blocking: one O(window) query)."""
+    m = svc.monitor.measure()
+    bundle = svc.holder.current
+    drift = svc.monitor.last_drift
+    return LoopSnapshot(
+        predictions=dict(svc.predictor.served),
+        accuracy=m.accuracy,
+        samples=m.samples,
+        threshold=svc.settings.performance_threshold,
+        drift_share=None if drift is None else drift.drifted_share,
+        pending=len(svc.log),
+        loaded=0 if bundle is None else 1,
+        retraining=1 if svc.retrainer.running else 0,
+        decisions=dict(svc.monitor.decisions),
+        outcomes=dict(svc.retrainer.outcomes),
+        durations=list(svc.retrainer.durations),
+        swaps=svc.holder.swaps,
+        promotions=svc.registry.promotions,
+        deliveries=dict(svc.alerts.deliveries),
+        champion=None
+        if bundle is None
+        else {"version": bundle.version, "run_id": bundle.run_id, "model_type": bundle.model_type},
     )

@@ -32,8 +32,10 @@ async def run_check(svc: Services) -> None:
         if not got:
             log.debug("check_skipped", reason="another replica holds the lease")
             return
-        await svc.monitor.check("scheduler")
-        await svc.registry.reconcile_alias() if svc.registry.alias_in_sync is False else None
+        result = await svc.monitor.check("scheduler")
+        await svc.alerts.heartbeat(result.decision, result.accuracy)
+        if svc.registry.alias_in_sync is False:
+            await svc.registry.reconcile_alias()
     except Exception as exc:  # noqa: BLE001 - a job boundary: log, record, keep the scheduler alive
         log.error("check_job_failed", error=type(exc).__name__, message=str(exc)[:300])
         await svc.alerts.emit("check_failed", f"scheduled check failed: {type(exc).__name__}", {})

@@ -66,6 +66,15 @@ async def post_json(
     return Delivery(channel, False, attempt, status, error, redact(url))
 
 
+async def ping(client: httpx.AsyncClient, url: str, params: dict[str, str], timeout: float) -> bool:
+    """One GET (a push monitor's heartbeat); ``True`` on a 2xx answer, never raises."""
+    try:
+        response = await client.get(url, params=params, timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return response.status_code < 300
+
+
 def _retry_after(raw: str | None, cap: float) -> float:
     try:
         return min(cap, max(0.0, float(raw))) if raw else 1.0

@@ -13,7 +13,7 @@ import httpx
 import structlog
 
 from continual.adapters.db import Store
-from continual.adapters.notify import Delivery, new_client, post_json
+from continual.adapters.notify import Delivery, new_client, ping, post_json
 from continual.core.clock import Clock, iso
 from continual.core.types import Event
 from continual.settings import Settings
@@ -48,6 +48,10 @@ class Alerts:
             )
             if secret is not None
         ]
+        self.kuma_push_url = (
+            None if settings.kuma_push_url is None else settings.kuma_push_url.value
+        )
+        self.kuma_pushes: dict[bool, int] = {}
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.deliveries: dict[tuple[str, bool], int] = {}
@@ -89,6 +93,20 @@ class Alerts:
                 f"{channel} alert for {event.kind} failed: {delivery.error}",
                 _delivery_data(delivery, event),
             )
+
+    async def heartbeat(self, decision: str, accuracy: float | None) -> None:
+        """Ping the Uptime Kuma push monitor after a successful check (a dead man's switch)."""
+        if self.kuma_push_url is None:
+            return
+        if self._client is None:
+            self._client = new_client()
+        msg = f"{decision}" + ("" if accuracy is None else f" accuracy={accuracy:.3f}")
+        ok = await ping(
+            self._client, self.kuma_push_url, {"status": "up", "msg": msg, "ping": ""}, self.timeout
+        )
+        self.kuma_pushes[ok] = self.kuma_pushes.get(ok, 0) + 1
+        if not ok:
+            log.warning("kuma_push_failed")
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait (bounded) for deliveries under way; used at shutdown and in tests."""

@@ -76,7 +76,7 @@ class PredictService:
         self.log = log
         self.clock = clock
         self.max_rows = max_rows
-        self.served = 0
+        self.served: dict[str, int] = {}
 
     def predict(
         self, rows: Sequence[Mapping[str, object]], name: str = "rows"
@@ -111,5 +111,5 @@ class PredictService:
             )
             entries.append((pid, now, version, _encode(row).decode(), _encode(label).decode()))
         self.log.add(entries)
-        self.served += len(out)
+        self.served[version] = self.served.get(version, 0) + len(out)
         return version, out

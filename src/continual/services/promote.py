@@ -58,6 +58,7 @@ class Registry:
         self._alias_task: asyncio.Task[None] | None = None
         self._alias_wanted = False
         self.alias_in_sync: bool | None = None
+        self.promotions = 0
 
     async def _blob(self, record: ModelRecord) -> bytes:
         """The verified bytes of a version: the local copy, else MLflow (then cached)."""
@@ -156,6 +157,7 @@ class Registry:
                 from continual.core.types import Event
 
                 self.alerts.send(Event(id=0, at=now, kind=kind, message=message, data=data))
+            self.promotions += 1
             log.info("champion_swapped", version=version, previous=data["previous"], kind=kind)
         self.reconcile_alias_soon()
         return fresh

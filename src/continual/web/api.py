@@ -15,7 +15,7 @@ from continual import __version__
 from continual.bootstrap import Services
 from continual.web import admin, public, serve
 from continual.web.errors import EXCEPTION_HANDLERS
-from continual.web.middleware import RequestObserver, request_context
+from continual.web.middleware import request_context
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
@@ -23,7 +23,6 @@ Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 def create_api(
     services: Services,
     lifespan: list[Lifespan] | None = None,
-    observe: RequestObserver | None = None,
     extra_routes: list[Any] | None = None,
 ) -> Litestar:
     """Build the REST API over ``services``."""
@@ -45,7 +44,7 @@ def create_api(
         route_handlers=[*public.ROUTES, *serve.ROUTES, *admin.ROUTES, *(extra_routes or [])],
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         openapi_config=openapi,
-        middleware=[request_context(observe)],
+        middleware=[request_context(services.metrics)],
         lifespan=lifespan or [],
         request_max_body_size=services.settings.max_body_bytes,
         debug=False,

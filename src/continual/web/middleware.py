@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("continual.http")
 
-RequestObserver = Callable[[str, str, int, float], None]
+
+class RequestObserver(Protocol):
+    """Receives request start and finish (the metrics adapter implements it)."""
+
+    def request_started(self) -> None:
+        """A request began."""
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """A request finished."""
 
 
 def request_context(observe: RequestObserver | None = None) -> Callable[[ASGIApp], ASGIApp]:
@@ -38,6 +47,8 @@ def request_context(observe: RequestObserver | None = None) -> Callable[[ASGIApp
                 await send(message)
 
             structlog.contextvars.bind_contextvars(request_id=request_id)
+            if observe is not None:
+                observe.request_started()
             try:
                 await app(scope, receive, send_with_id)
             finally:
@@ -45,7 +56,7 @@ def request_context(observe: RequestObserver | None = None) -> Callable[[ASGIApp
                 route = str(scope.get("path_template") or "unmatched")
                 method = str(scope.get("method", ""))
                 if observe is not None:
-                    observe(method, route, status, elapsed)
+                    observe.observe_request(method, route, status, elapsed)
                 log.info(
                     "request",
                     method=method,

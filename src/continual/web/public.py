@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 
+from continual.adapters.metrics import CONTENT_TYPE
 from continual.bootstrap import Services
 from continual.core.errors import ContinualError
 from continual.services.monitor import ModelStatusView
@@ -51,4 +52,17 @@ async def model_status(state: State) -> ModelStatusView:
     return await asyncio.to_thread(svc.monitor.status)
 
 
-ROUTES: list[Any] = [health, ready, model_status]
+@get(
+    "/metrics",
+    tags=["probes"],
+    summary="Prometheus metrics (text exposition format)",
+    media_type=CONTENT_TYPE,
+)
+async def metrics(state: State) -> Response[bytes]:
+    """HTTP metrics and the loop's own: accuracy, checks, retrains, alerts, champion info."""
+    svc: Services = state.services
+    body = await asyncio.to_thread(svc.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+ROUTES: list[Any] = [health, ready, model_status, metrics]

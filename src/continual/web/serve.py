@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Annotated, Any
 
 import msgspec
@@ -54,13 +55,17 @@ async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredi
     svc: Services = state.services
     if (data.features is None) == (data.rows is None):
         raise InvalidInput("body: send exactly one of `features` or `rows`", {"field": "features"})
+    started = time.perf_counter()
     if data.features is not None:
-        return svc.predictor.predict([data.features], name="features")[1][0]
+        one = svc.predictor.predict([data.features], name="features")[1][0]
+        svc.metrics.prediction_latency.labels("single").observe(time.perf_counter() - started)
+        return one
     rows = data.rows or []
     if len(rows) > THREAD_ROWS:
         version, out = await asyncio.to_thread(svc.predictor.predict, rows)
     else:
         version, out = svc.predictor.predict(rows)
+    svc.metrics.prediction_latency.labels("batch").observe(time.perf_counter() - started)
     return BatchPredictions(version, out)
 
 
