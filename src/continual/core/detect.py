@@ -25,7 +25,9 @@ from collections.abc import Iterable
 class PageHinkley:
     """Detects an increase in the mean of a 0/1 stream (here: the error rate)."""
 
-    def __init__(self, min_instances: int = 50, delta: float = 0.01, sensitivity: float = 3.0) -> None:
+    def __init__(
+        self, min_instances: int = 50, delta: float = 0.01, sensitivity: float = 3.0
+    ) -> None:
         self.min_instances = min_instances
         self.delta = delta
         self.sensitivity = sensitivity
