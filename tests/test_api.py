@@ -72,8 +72,9 @@ def test_retrain_promotes_first_model_and_tracks_it(api: Api) -> None:
         "champion",
         "logistic_regression",
     )
-    assert v1["params"]["window_rows"] == "1900"  # 2,000 rows less the 100-row holdout
-    assert v1["params"]["n_samples"] in {"1900", "475", "118"}
+    assert v1["params"]["window_rows"] == "1950"  # 2,000 rows less the 50-row holdout
+    assert v1["params"]["holdout_rows"] == "50"  # a quarter of the evaluation window
+    assert 50 <= int(v1["params"]["n_samples"]) <= 1950  # the window search's pick
     assert v1["params"]["seed"] == "42"
     assert models["served"][0]["version"] == "1"
     assert models["served"][0]["ended_at"] is None

@@ -27,7 +27,9 @@ ALIAS = (
 
 def alias_and_count(uri: str) -> tuple[str, int]:
     """(version the MLflow alias names, registered versions), read by another process."""
-    out = subprocess.run([sys.executable, "-c", ALIAS, uri], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", ALIAS, uri], capture_output=True, text=True, check=True, timeout=120
+    )
     version, count = out.stdout.split()
     return version, int(count)
 
@@ -57,7 +59,9 @@ def restart(settings_factory: Any, client_factory: Any, data: Path) -> Api:
     return client_factory(settings_factory(data_dir=data))
 
 
-def test_crash_after_registration_before_the_database_record(settings_factory: Any, client_factory: Any, tmp_path: Path) -> None:
+def test_crash_after_registration_before_the_database_record(
+    settings_factory: Any, client_factory: Any, tmp_path: Path
+) -> None:
     """Registered in MLflow, never recorded: the old champion serves; the orphan is never served."""
     data = tmp_path / "d"
     api = client_factory(settings_factory(data_dir=data, CONTINUAL_TRAIN_WINDOW="600"))
@@ -73,7 +77,9 @@ def test_crash_after_registration_before_the_database_record(settings_factory: A
     assert wait_alias(again.app_.services.settings.mlflow_tracking_uri, "1") == ("1", 2)
 
 
-def test_crash_after_the_record_before_promotion(settings_factory: Any, client_factory: Any, tmp_path: Path) -> None:
+def test_crash_after_the_record_before_promotion(
+    settings_factory: Any, client_factory: Any, tmp_path: Path
+) -> None:
     """Recorded as a challenger, not promoted: the champion is unchanged and the challenger unserved."""
     data = tmp_path / "d"
     api = client_factory(settings_factory(data_dir=data, CONTINUAL_TRAIN_WINDOW="600"))
@@ -82,9 +88,19 @@ def test_crash_after_the_record_before_promotion(settings_factory: Any, client_f
     outcome = registered_but_unrecorded(api)
     services = api.app_.services
     services.store.add_version(
-        ModelRecord(version=outcome.version, run_id=outcome.run_id, model_type="logistic_regression",
-                    status="challenger", created_at=time.time(), promoted_at=None, retired_at=None,
-                    metrics=outcome.metrics, params=outcome.params, reason=outcome.reason, sha256=outcome.sha256),
+        ModelRecord(
+            version=outcome.version,
+            run_id=outcome.run_id,
+            model_type="logistic_regression",
+            status="challenger",
+            created_at=time.time(),
+            promoted_at=None,
+            retired_at=None,
+            metrics=outcome.metrics,
+            params=outcome.params,
+            reason=outcome.reason,
+            sha256=outcome.sha256,
+        ),
         outcome.reference,
     )
     close(api)
@@ -93,11 +109,16 @@ def test_crash_after_the_record_before_promotion(settings_factory: Any, client_f
     statuses = {v["version"]: v["status"] for v in again.get("/models").json()["versions"]}
     assert statuses == {"1": "champion", "2": "challenger"}
     # finishing the interrupted promotion by hand is one call
-    assert again.post("/models/2/promote", json={"reason": "finish interrupted promotion"}).status_code == 200
+    assert (
+        again.post("/models/2/promote", json={"reason": "finish interrupted promotion"}).status_code
+        == 200
+    )
     assert serving(again) == "2"
 
 
-def test_crash_after_the_database_promotion_before_swap_and_alias(settings_factory: Any, client_factory: Any, tmp_path: Path) -> None:
+def test_crash_after_the_database_promotion_before_swap_and_alias(
+    settings_factory: Any, client_factory: Any, tmp_path: Path
+) -> None:
     """The database says version 2: after restart memory serves 2 and MLflow's alias follows."""
     data = tmp_path / "d"
     api = client_factory(settings_factory(data_dir=data, CONTINUAL_TRAIN_WINDOW="600"))
@@ -106,12 +127,24 @@ def test_crash_after_the_database_promotion_before_swap_and_alias(settings_facto
     outcome = registered_but_unrecorded(api)
     services = api.app_.services
     services.store.add_version(
-        ModelRecord(version=outcome.version, run_id=outcome.run_id, model_type="logistic_regression",
-                    status="challenger", created_at=time.time(), promoted_at=None, retired_at=None,
-                    metrics=outcome.metrics, params=outcome.params, reason=outcome.reason, sha256=outcome.sha256),
+        ModelRecord(
+            version=outcome.version,
+            run_id=outcome.run_id,
+            model_type="logistic_regression",
+            status="challenger",
+            created_at=time.time(),
+            promoted_at=None,
+            retired_at=None,
+            metrics=outcome.metrics,
+            params=outcome.params,
+            reason=outcome.reason,
+            sha256=outcome.sha256,
+        ),
         outcome.reference,
     )
-    services.store.promote("2", time.time(), "gate", ("promoted", "version 2 promoted", {"version": "2"}))
+    services.store.promote(
+        "2", time.time(), "gate", ("promoted", "version 2 promoted", {"version": "2"})
+    )
     # a half-written temp file from the interrupted write is never loaded
     (data / "models" / "2.pkl.tmp999").write_bytes(b"partial")
     close(api)

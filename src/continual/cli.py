@@ -130,6 +130,23 @@ def check() -> None:
 
 
 @main.command()
+@click.option("--rows", default=1500, show_default=True, help="rows per phase")
+@click.option("--check-every", default=250, show_default=True, help="run POST /check every N rows")
+def demo(rows: int, check_every: int) -> None:
+    """Drift and recovery against the running service, with accuracy per phase."""
+    from continual.client import ApiError
+    from continual.demo import report, run_demo
+
+    with _client() as c, click.progressbar(length=3 * rows, label="streaming") as bar:
+        try:
+            phases = run_demo(c, rows_per_phase=rows, check_every=check_every, progress=bar.update)
+        except (ApiError, OSError) as exc:
+            click.echo(f"\ndemo failed: {exc}", err=True)
+            sys.exit(1)
+    click.echo(report(phases))
+
+
+@main.command()
 def status() -> None:
     """Print the model status."""
     with _client() as c:

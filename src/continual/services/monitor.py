@@ -77,6 +77,8 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     last_check_decision: str | None
     last_retrain_at: str | None
     next_check_at: str | None
+    cooldown_seconds: float
+    cooldown_remaining_seconds: float
     retrain_running: bool
     drift: drift.DriftReport | None
 
@@ -265,6 +267,11 @@ class Monitor:
             last_check_decision=checks[-1].decision if checks else None,
             last_retrain_at=iso(last_retrain),
             next_check_at=iso(self.next_check_at),
+            cooldown_seconds=self.settings.cooldown_seconds,
+            cooldown_remaining_seconds=round(
+                max(0.0, (last_retrain or 0.0) + self.settings.cooldown_seconds - self.clock.now()),
+                3,
+            ),
             retrain_running=self.retrainer.running,
             drift=self.last_drift,
         )

@@ -72,7 +72,7 @@ class RetrainService:
             train_window=s.train_window,
             replay_fraction=s.replay_fraction,
             holdout_fraction=s.holdout_fraction,
-            max_holdout=max(50, s.eval_window // 2),
+            max_holdout=max(50, s.eval_window // 4),
             min_improvement=s.min_improvement,
             threshold=s.performance_threshold,
             champion=None if current is None else ChampionRef(current.version, current.sha256),

@@ -18,8 +18,8 @@ from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType, 
 
 MIN_TRAIN_ROWS = 20
 MIN_HOLDOUT_ROWS = 10
-MIN_SEARCH_ROWS = 100
-SEARCH_DIVISORS = (1, 4, 16)
+MIN_SEARCH_ROWS = 50
+SEARCH_DIVISORS = (1, 4, 16, 64)
 
 _decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
 _decode_labels = msgspec.json.Decoder(list[int | str]).decode
@@ -241,14 +241,19 @@ def _search_windows(
     x_hold: list[dict[str, FeatureValue]],
     y_hold: list[Label],
 ) -> tuple[Any, Any, float, int, list[tuple[int, float]]]:
-    """Fit on the whole window and on its newest quarter and sixteenth; keep the best on
-    the holdout (ties go to more data). After an abrupt drift the newest rows are the
-    new concept, and a model of them wins long before they fill the whole window; on a
-    stable stream the full window wins. The extra fits cost about a third of one."""
+    """Fit on the whole window, on its newest 1/4, 1/16 and 1/64, and on the newest one
+    and two holdout-lengths (each at least 50 rows); keep the best on the holdout (ties
+    go to more data). After an abrupt drift the newest
+    rows are the new concept, and a model of them wins long before they fill the whole
+    window; on a stable stream the full window wins. The extra fits cost about a third of one."""
     from continual.adapters.models import CompiledModel, accuracy, fit
 
     n = len(x_train)
-    sizes = [n] + [n // d for d in SEARCH_DIVISORS[1:] if n // d >= MIN_SEARCH_ROWS]
+    h = len(x_hold)
+    # geometric suffixes, plus the one and two holdout-lengths just before the holdout:
+    # the holdout is capped to the current concept, so rows next to it likely are too
+    wanted = {n // d for d in SEARCH_DIVISORS} | {h, 2 * h}
+    sizes = sorted((k for k in wanted if MIN_SEARCH_ROWS <= k <= n), reverse=True) or [n]
     best: tuple[Any, Any, float, int] | None = None
     tried: list[tuple[int, float]] = []
     for size in sizes:
