@@ -147,3 +147,13 @@ def trained(client_factory: Callable[..., Api]) -> Api:
     verdict = train(client)
     assert verdict["promoted"] is True
     return client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (see tests/postgres.py)."""
+    from tests.postgres import Postgres
+
+    pg = Postgres().start()
+    yield pg
+    pg.stop()
