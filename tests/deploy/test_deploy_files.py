@@ -790,3 +790,49 @@ def test_actionlint_is_clean() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert not result.stdout.strip(), result.stdout
+
+
+def test_container_command_and_healthcheck_against_the_real_server(
+    stages: list[list[Instruction]], tmp_path: Path
+) -> None:
+    """The image's ENTRYPOINT+CMD with its ENV starts the real server; its HEALTHCHECK passes, then fails after SIGTERM."""
+    import signal
+    import time
+
+    runtime = stages[-1]
+    argv: list[str] = []
+    for name in ("ENTRYPOINT", "CMD"):
+        inst = [i for i in runtime if i.keyword == name][-1]
+        argv += exec_form(inst.args) or []
+    assert argv == ["continual", "serve"]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env.update({k: v for k, v in env_of(runtime).items() if not k.startswith("PATH")})
+    # the image listens on 0.0.0.0; here the test binds loopback only
+    env.update(
+        {
+            "CONTINUAL_HOST": "127.0.0.1",
+            "CONTINUAL_PORT": str(port),
+            "CONTINUAL_DATA_DIR": str(tmp_path / "data"),
+            "NICEGUI_STORAGE_PATH": str(tmp_path / "data" / ".nicegui"),
+        }
+    )
+    exe = str(Path(sys.executable).with_name("continual"))
+    proc = subprocess.Popen(
+        [exe, *argv[1:]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        probe = healthcheck_argv(runtime)
+        deadline = time.monotonic() + 60
+        result = run_probe(probe, port)
+        while result.returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            result = run_probe(probe, port)
+        assert result.returncode == 0, result.stderr
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        assert run_probe(probe, port).returncode == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
