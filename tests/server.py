@@ -34,7 +34,10 @@ class Server:
         self.env = {
             k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "API_KEY")
         }
-        self.env.update({"CONTINUAL_LOG_JSON": "true", **(env or {})})
+        # the dashboard (NiceGUI) only where a test asks for it: it adds seconds to each start
+        self.env.update(
+            {"CONTINUAL_LOG_JSON": "true", "CONTINUAL_DASHBOARD": "false", **(env or {})}
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> Server:

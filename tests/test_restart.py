@@ -80,29 +80,11 @@ def test_alias_follows_the_database_champion(
     settings_factory: Any, client_factory: Any, tmp_path: Any
 ) -> None:
     """MLflow's champion alias is moved to match the database after a promotion."""
-    import subprocess
-    import sys
+    from tests.test_crash_points import wait_alias
 
     api = client_factory(settings_factory(data_dir=tmp_path / "d", CONTINUAL_TRAIN_WINDOW="1000"))
     train(api, n=1000)
     train(api, n=1000, concept=1, seed=2)
+    assert wait_alias(api, "2") == ("2", 2)
     api.post("/models/1/promote")
-    services = api.app_.services
-    # poll MLflow from another process until the background alias move has landed
-    code = (
-        "import mlflow,sys,time\n"
-        "mlflow.set_tracking_uri(sys.argv[1]); c = mlflow.MlflowClient()\n"
-        "for _ in range(60):\n"
-        "    v = c.get_model_version_by_alias('continual', 'champion').version\n"
-        "    if v == '1': break\n"
-        "    time.sleep(0.5)\n"
-        "print(v)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, services.settings.mlflow_tracking_uri],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert out.stdout.strip() == "1"
+    assert wait_alias(api, "1") == ("1", 2)

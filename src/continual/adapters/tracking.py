@@ -142,6 +142,14 @@ def champion_version(model_name: str) -> str | None:
         raise _wrap(exc) from exc
 
 
+def version_count(model_name: str) -> int:
+    """How many versions of ``model_name`` are registered."""
+    try:
+        return len(_mlflow().MlflowClient().search_model_versions(f"name='{model_name}'"))
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
 def download_blob(model_name: str, version: str) -> bytes:
     """Our serialised model bytes for a registered version (verified by the caller)."""
     mlflow = _mlflow()

@@ -331,3 +331,18 @@ def warm_up(tracking_cfg: TrackingConfig) -> None:
         tracking_cfg.retries,
     )
     tracking.ensure_experiment(tracking_cfg.experiment)
+
+
+def registry_state(tracking_cfg: TrackingConfig) -> tuple[str | None, int]:
+    """(version MLflow's champion alias names, number of registered versions)."""
+    from continual.adapters import tracking
+
+    tracking.configure(
+        tracking_cfg.tracking_uri,
+        Path(tracking_cfg.data_dir),
+        tracking_cfg.timeout,
+        tracking_cfg.retries,
+    )
+    return tracking.champion_version(tracking_cfg.model_name), tracking.version_count(
+        tracking_cfg.model_name
+    )
