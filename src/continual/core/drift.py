@@ -2,8 +2,10 @@
 
 Numeric features: PSI on the reference's decile bins and a two-sample KS test.
 Categorical features: PSI over categories and a chi-square test. A feature is drifted
-when PSI >= 0.2 (the usual "significant shift" rule) or when the test rejects at
-p < 0.001 with a material effect (KS statistic >= 0.1, or PSI >= 0.1).
+when the shift is both material and significant: PSI >= 0.2 (the usual "significant
+shift" rule) with the test rejecting at p < 0.05, or the test rejecting at p < 0.001
+with a material effect (KS statistic >= 0.1, or PSI >= 0.1). PSI alone is noisy on a
+few hundred rows spread over ten bins; the test keeps it from crying wolf.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from continual.core.types import FeatureSchema, FeatureValue
 
 PSI_DRIFT = 0.2
 P_VALUE = 0.001
+P_SUPPORT = 0.05
 SAMPLE = 500
 _EPS = 1e-4
 
@@ -101,7 +104,7 @@ def compare(ref: Mapping[str, Any], recent: Sequence[Mapping[str, FeatureValue]]
             p = psi(np.asarray(spec["props"]), counts / len(x))
             ks = stats.ks_2samp(np.asarray(spec["sample"]), x)
             stat, pv = float(ks.statistic), float(ks.pvalue)
-            drifted = p >= PSI_DRIFT or (pv < P_VALUE and stat >= 0.1)
+            drifted = (p >= PSI_DRIFT and pv < P_SUPPORT) or (pv < P_VALUE and stat >= 0.1)
             report.append(FeatureDrift(name, "numeric", _r(p), _r(stat), _r(pv), "ks", drifted))
         else:
             props: dict[str, float] = spec["props"]
@@ -117,7 +120,7 @@ def compare(ref: Mapping[str, Any], recent: Sequence[Mapping[str, FeatureValue]]
             p = psi(expected, observed / len(values))
             chi = stats.chisquare(observed, expected * len(values))
             stat, pv = float(chi.statistic), float(chi.pvalue)
-            drifted = p >= PSI_DRIFT or (pv < P_VALUE and p >= 0.1)
+            drifted = (p >= PSI_DRIFT and pv < P_SUPPORT) or (pv < P_VALUE and p >= 0.1)
             report.append(
                 FeatureDrift(name, "categorical", _r(p), _r(stat), _r(pv), "chi2", drifted)
             )
