@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from litestar import Litestar
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from continual.bootstrap import Services, bootstrap
 from continual.core.clock import Clock
@@ -22,12 +22,15 @@ log = structlog.get_logger("continual")
 class ContinualApp:
     """The ASGI application: routes HTTP to the API (and the dashboard)."""
 
-    def __init__(self, services: Services, api: Litestar) -> None:
+    def __init__(self, services: Services, api: Litestar, root: ASGIApp | None = None) -> None:
         self.services = services
         self.api = api
+        # what serves: the API, or the dashboard's dispatcher in front of it (NiceGUI finds
+        # the uvicorn server by following `.app` attributes down to its shell)
+        self.app: ASGIApp = root or api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.api(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -60,5 +63,10 @@ def create_app(
             limits.restore_original_limits()
             log.info("stopped")
 
-    api = create_api(services, lifespan=[lifespan])
-    return ContinualApp(services, api)
+    if not settings.dashboard_enabled:
+        return ContinualApp(services, create_api(services, lifespan=[lifespan]))
+    from continual.ui.mount import Dashboard  # NiceGUI is imported only with the dashboard on
+
+    dashboard = Dashboard(services)
+    api = create_api(services, lifespan=[lifespan, dashboard.lifespan])
+    return ContinualApp(services, api, dashboard.dispatcher(api))

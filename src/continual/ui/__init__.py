@@ -2,6 +2,6 @@
 
 Nothing here is imported unless the dashboard is enabled: ``continual.app`` imports
 ``continual.ui.mount`` lazily, so an app built with ``CONTINUAL_DASHBOARD=false`` never
-loads NiceGUI. ``auth``, ``view`` and ``stream`` are framework-free; ``mount``,
-``layout`` and ``pages`` are the NiceGUI side.
+loads NiceGUI. ``auth``, ``view``, ``chart``, ``format``, ``context`` and ``stream`` are
+framework-free; ``mount``, ``layout`` and ``pages`` are the NiceGUI side.
 """

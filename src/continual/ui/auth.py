@@ -26,6 +26,7 @@ from typing import Literal
 from continual.settings import Secret
 
 SESSION_KEY = "continual_session"
+LOGIN_PATH = "/login"
 _COOKIE_CONTEXT = b"continual dashboard session cookie v1"
 _FINGERPRINT_CONTEXT = b"continual dashboard session key v1:"
 
@@ -53,6 +54,15 @@ def fingerprint(secret: Secret, cookie_key: str) -> str:
 def password_matches(given: str, secret: Secret) -> bool:
     """Constant-time comparison of a typed password with the login secret."""
     return hmac.compare_digest(given.encode(), secret.value.encode())
+
+
+def safe_target(target: str | None) -> str:
+    """Where to go after logging in: a prefix-free local page, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if target.split("?")[0] == LOGIN_PATH:
+        return "/"
+    return target
 
 
 def new_session(now: float, hours: float, key: str) -> dict[str, float | str]:

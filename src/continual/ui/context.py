@@ -14,8 +14,9 @@ from typing import Any
 
 from continual.bootstrap import Services
 from continual.ui import auth
+from continual.ui.chart import MARKERS
 from continual.ui.stream import DataStream
-from continual.ui.view import MARKERS, Overview
+from continual.ui.view import Overview
 
 SCOPE_KEY = "continual.dashboard"
 FEED_TTL = 1.0  # seconds an overview read is shared by every open tab
