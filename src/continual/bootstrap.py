@@ -79,6 +79,11 @@ class Services:
         if self._warm is not None:
             self._warm.cancel()
         try:
+            # hand the check over to another replica now, not when the lease expires
+            await asyncio.to_thread(self.store.release_lease, "check", self.settings.replica_id)
+        except Exception as exc:  # noqa: BLE001 - shutdown goes on; the lease expires by itself
+            log.warning("lease_release_failed", error=type(exc).__name__)
+        try:
             self.log.flush()
         except Exception as exc:  # noqa: BLE001 - shutdown must go on; the loss is logged
             log.error("prediction_flush_failed", error=type(exc).__name__, pending=len(self.log))

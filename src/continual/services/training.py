@@ -322,8 +322,11 @@ def warm_up(tracking_cfg: TrackingConfig) -> None:
     A fresh embedded MLflow store spends ~10 s creating its tables; doing it at start-up
     in the (niced) child keeps that off the first user-visible retrain."""
     from continual.adapters import tracking
-    from continual.adapters.models import build_pipeline  # noqa: F401 - imports sklearn
+    from continual.adapters.models import build_pipeline
+    from continual.core.types import Feature, FeatureSchema
 
+    # building a pipeline imports every estimator module the first fit would
+    build_pipeline("logistic_regression", FeatureSchema((Feature("x", "numeric"),), "y", "int"), 0)
     tracking.configure(
         tracking_cfg.tracking_uri,
         Path(tracking_cfg.data_dir),
