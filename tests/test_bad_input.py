@@ -25,6 +25,12 @@ GOOD = {"feature1": 0.1, "feature2": -1.3, "target": 1}
 DATA_CASES: list[tuple[str, Any, int, str]] = [
     ("wrong type", {"rows": [GOOD, {**GOOD, "feature2": "abc"}]}, 422, "rows[1].feature2"),
     ("boolean", {"rows": [{**GOOD, "feature1": True}]}, 422, "rows[0].feature1"),
+    (
+        "huge float",
+        {"rows": [{**GOOD, "feature2": 1e300}]},
+        422,
+        "rows[0].feature2: number too large",
+    ),
     ("null", {"rows": [{**GOOD, "feature1": None}]}, 422, "rows[0].feature1"),
     ("missing feature", {"rows": [GOOD, {"feature1": 1.0, "target": 0}]}, 422, "feature2"),
     ("unknown feature", {"rows": [{**GOOD, "feature9": 1.0}]}, 422, "feature9"),
@@ -66,6 +72,7 @@ CSV_CASES = [
     ("short row", "feature1,feature2,target\n1,2,1\n3,0\n", "rows[1]"),
     ("no rows", "feature1,feature2,target\n", "rows"),
     ("nan cell", "feature1,feature2,target\nnan,2,1\n", "rows[0].feature1"),
+    ("huge cell", "feature1,feature2,target\n1e300,2,1\n", "rows[0].feature1: number too large"),
     ("not utf-8", b"feature1,feature2,target\n\xff\xfe,1,1\n", "UTF-8"),
 ]
 

@@ -21,6 +21,7 @@ from continual.core.types import (
 
 MAX_NAME_LENGTH = 200
 MAX_CATEGORY_LENGTH = 1000
+MAX_MAGNITUDE = 2**53
 
 
 def _kind_of(value: object) -> str:
@@ -99,7 +100,8 @@ def _check_value(value: object, feature: Feature, where: str) -> None:
             raise InvalidInput(
                 f"{where}.{feature.name}: must be a finite number", {"field": feature.name}
             )
-        if isinstance(value, int) and abs(value) > 2**53:
+        # beyond 2**53 squares overflow the scaler and every later retrain fails on NaN
+        if abs(value) > MAX_MAGNITUDE:
             raise InvalidInput(f"{where}.{feature.name}: number too large", {"field": feature.name})
     elif not isinstance(value, str):
         raise InvalidInput(
@@ -223,6 +225,8 @@ def parse_csv_value(raw: str, feature: Feature, where: str) -> FeatureValue:
         raise InvalidInput(
             f"{where}.{feature.name}: must be a finite number", {"field": feature.name}
         )
+    if abs(value) > MAX_MAGNITUDE:
+        raise InvalidInput(f"{where}.{feature.name}: number too large", {"field": feature.name})
     return value
 
 
