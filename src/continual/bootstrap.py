@@ -70,7 +70,11 @@ class Services:
 
     async def _warm_up(self) -> None:
         try:
-            await self.worker.run(self.registry.timeout, warm_up, self.registry.tracking)
+            # the retrain's bound, not MLflow's: killing the worker mid-migration would
+            # leave the embedded MLflow store half-migrated and every later retrain failing
+            await self.worker.run(
+                self.settings.retrain_timeout_seconds, warm_up, self.registry.tracking
+            )
         except ContinualError as exc:
             log.warning("warm_up_failed", error=exc.message)
 
