@@ -63,6 +63,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         access_log=False,
         timeout_graceful_shutdown=8,
         lifespan="on",
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 whatever we configure; the
+        # rate limiter reads it itself, from CONTINUAL_TRUSTED_PROXIES only
+        proxy_headers=False,
     )
 
 
@@ -151,3 +154,35 @@ def status() -> None:
     """Print the model status."""
     with _client() as c:
         _run(c.status)
+
+
+def _benchmarks_dir() -> Path | None:
+    """``benchmarks/`` of a source checkout: the working directory's, else the one beside
+    this package's ``src/`` (an editable install). ``None`` for an installed wheel."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "benchmarks" / "quick.py").is_file():
+            return root / "benchmarks"
+    return None
+
+
+@main.command()
+@click.option("--no-write", is_flag=True, help="Print only; leave docs/benchmarks.md alone.")
+def bench(no_write: bool) -> None:
+    """Run the quick benchmark set (benchmarks/quick.py) against a fresh local server.
+
+    The benchmarks live in the source checkout, not in the installed package: they need
+    River and, optionally, wrk, which the service itself does not.
+    """
+    import subprocess
+
+    where = _benchmarks_dir()
+    if where is None:
+        click.echo(
+            "benchmarks/quick.py not found: run `continual bench` from a source checkout "
+            "of continual (the benchmarks are not part of the installed package)",
+            err=True,
+        )
+        sys.exit(2)
+    args = [sys.executable, str(where / "quick.py"), *(["--no-write"] if no_write else [])]
+    # our own interpreter and a script from our own checkout, no shell
+    sys.exit(subprocess.call(args, cwd=where.parent))  # noqa: S603

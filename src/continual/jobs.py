@@ -14,6 +14,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from continual.bootstrap import Services
+from continual.services import lease
 
 log = structlog.get_logger("continual.jobs")
 CHECK_LEASE = "check"
@@ -27,7 +28,7 @@ async def run_check(svc: Services) -> None:
     try:
         ttl = max(3 * s.check_interval_seconds, 60.0)
         got = await asyncio.to_thread(
-            svc.store.try_lease, CHECK_LEASE, s.replica_id, ttl, svc.clock.now()
+            lease.take, svc.store, CHECK_LEASE, s.replica_id, ttl, svc.clock.now()
         )
         if not got:
             log.debug("check_skipped", reason="another replica holds the lease")

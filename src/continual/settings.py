@@ -85,6 +85,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     log_json: bool | None = None
     replica_id: str = ""
+    rate_limit_writes: int = 0
+    rate_limit_predict: int = 0
+    rate_limit_auth_failures: int = 120
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -141,6 +145,20 @@ def _url_secret(raw: str) -> Secret | None:
     return Secret(raw)
 
 
+def _per_minute(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected requests per minute, 0 or more (0 turns the limit off)")
+    return value
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    parts = (p.strip() for p in raw.split(","))
+    return tuple(str(ipaddress.ip_network(p, strict=False)) for p in parts if p)
+
+
 _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_HOST", "host", str),
     ("CONTINUAL_PORT", "port", int),
@@ -185,6 +203,10 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_LOG_LEVEL", "log_level", _choice(("debug", "info", "warning", "error"))),
     ("CONTINUAL_LOG_JSON", "log_json", _bool),
     ("CONTINUAL_REPLICA_ID", "replica_id", str),
+    ("CONTINUAL_RATE_LIMIT_WRITES", "rate_limit_writes", _per_minute),
+    ("CONTINUAL_RATE_LIMIT_PREDICT", "rate_limit_predict", _per_minute),
+    ("CONTINUAL_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", _per_minute),
+    ("CONTINUAL_TRUSTED_PROXIES", "trusted_proxies", _networks),
 ]
 
 ENV_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _VARS)

@@ -153,6 +153,29 @@ def test_without_login_you_land_on_the_login_page(
     expect(page).to_have_url(f"{server.url}/dashboard/login?redirect_to=/")
 
 
+def test_wrong_passwords_are_rate_limited_per_client(
+    tmp_path: Path, mlflow_template: Path, new_page: Callable[..., Page]
+) -> None:
+    """With CONTINUAL_RATE_LIMIT_AUTH_FAILURES=2, a third try from the same address within
+    the minute is refused unchecked, even with the right password."""
+    srv = start_dashboard(
+        tmp_path / "data", mlflow_template, {"CONTINUAL_RATE_LIMIT_AUTH_FAILURES": "2"}
+    )
+    try:
+        page = new_page()
+        page.goto(f"{srv.url}/dashboard/login")
+        for _ in range(2):
+            page.get_by_test_id("password").fill("not the password")
+            page.get_by_test_id("login").click()
+            expect(page.get_by_test_id("login-error")).to_have_text("Wrong password.")
+        page.get_by_test_id("password").fill(PASSWORD)
+        page.get_by_test_id("login").click()
+        expect(page.get_by_test_id("login-error")).to_contain_text("Too many wrong passwords")
+        expect(page).to_have_url(re.compile(r"/dashboard/login"))
+    finally:
+        srv.stop()
+
+
 def test_the_mount_routes_and_redirects_under_its_prefix(server: Server) -> None:
     """/dashboard goes to NiceGUI, the rest to the API; the session gate judges the path below
     the mount and redirects with the prefix; NiceGUI's websocket endpoint answers there."""

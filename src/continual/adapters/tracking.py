@@ -9,6 +9,7 @@ only ever loaded after its digest matches the one recorded in our database.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ def _mlflow() -> Any:
     return mlflow
 
 
+_FULL = ("disk is full", "no space left", "disk quota exceeded")
 _UNREACHABLE = ("connection", "timed out", "timeout", "max retries", "name or service", "refused")
 
 
@@ -49,6 +51,10 @@ def _wrap(exc: Exception) -> ContinualError:
     refused is a failed training run."""
     text = str(exc)
     detail = {"reason": type(exc).__name__, "message": text[:300]}
+    if any(word in text.lower() for word in _FULL) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    ):
+        return TrackingUnavailable("MLflow could not write its store: the disk is full", detail)
     if any(word in text.lower() for word in _UNREACHABLE) or isinstance(exc, OSError):
         return TrackingUnavailable("MLflow did not answer", detail)
     return TrainingFailed(f"MLflow refused the run: {text[:200]}", detail)

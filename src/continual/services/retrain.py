@@ -16,6 +16,7 @@ from continual.adapters.db import Store
 from continual.core.clock import Clock
 from continual.core.errors import Conflict, ContinualError, TrainingFailed
 from continual.core.types import ModelRecord, RetrainResult
+from continual.services import lease
 from continual.services.alerts import Alerts
 from continual.services.promote import Registry
 from continual.services.training import ChampionRef, TrainJob, TrainOutcome, train_challenger
@@ -87,7 +88,7 @@ class RetrainService:
             holder_id = self.settings.replica_id
             ttl = self.settings.retrain_timeout_seconds + 60
             got = await asyncio.to_thread(
-                self.store.try_lease, LEASE, holder_id, ttl, self.clock.now()
+                lease.take, self.store, LEASE, holder_id, ttl, self.clock.now()
             )
             if not got:
                 raise Conflict("a retrain is already running on another replica", {"running": True})

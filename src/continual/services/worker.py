@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +23,19 @@ from continual.core.errors import Unavailable
 T = TypeVar("T")
 
 
+def _exit_with_parent(parent: int) -> None:
+    # A server killed with SIGKILL cannot stop its child; without this watch the child
+    # would go on fitting (and holding memory) with nobody to report to.
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _init_child() -> None:
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     with contextlib.suppress(OSError):
         os.nice(5)  # the server's requests come first on a small box
     from threadpoolctl import threadpool_limits

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from continual.bootstrap import Services
+from continual.core.ratelimit import Buckets, client_address, parse_networks
 from continual.ui import auth
 from continual.ui.chart import MARKERS
 from continual.ui.stream import DataStream
@@ -32,10 +33,19 @@ class DashboardContext:
         self.session_key = auth.fingerprint(self.secret, cookie_key)
         self.session_hours = settings.dashboard_session_hours
         self.throttle = auth.LoginThrottle()
+        # wrong passwords per client address, the same budget as wrong API keys
+        self.login_failures = Buckets(
+            settings.rate_limit_auth_failures, burst=settings.rate_limit_auth_failures
+        )
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
         self.stream = DataStream(services.ingest)
         self._overview: Overview | None = None
         self._overview_at = 0.0
         self._overview_lock = asyncio.Lock()
+
+    def client(self, scope: Mapping[str, Any]) -> str:
+        """The address a login comes from (a trusted proxy's forwarded one if configured)."""
+        return client_address(scope, self.trusted_proxies)
 
     def signed_in(self, user: Mapping[str, Any]) -> bool:
         """Whether a browser's storage holds a valid session for this app."""

@@ -16,6 +16,8 @@ from continual.bootstrap import Services
 from continual.web import admin, public, serve
 from continual.web.errors import EXCEPTION_HANDLERS
 from continual.web.middleware import request_context
+from continual.web.openapi import CorrectedJson
+from continual.web.ratelimit import limits_of, rate_limit
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
@@ -31,7 +33,7 @@ def create_api(
         version=__version__,
         description="Keeps a tabular classification model accurate while its data changes.",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin()],
+        render_plugins=[SwaggerRenderPlugin(), CorrectedJson(services.settings)],
         components=Components(
             security_schemes={
                 "BearerAuth": SecurityScheme(
@@ -44,7 +46,10 @@ def create_api(
         route_handlers=[*public.ROUTES, *serve.ROUTES, *admin.ROUTES, *(extra_routes or [])],
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         openapi_config=openapi,
-        middleware=[request_context(services.metrics)],
+        middleware=[
+            request_context(services.metrics),
+            rate_limit(limits_of(services.settings)),
+        ],
         lifespan=lifespan or [],
         request_max_body_size=services.settings.max_body_bytes,
         debug=False,

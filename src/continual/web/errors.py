@@ -1,7 +1,18 @@
-"""The one table that turns errors into HTTP responses: ``{"error": ..., "detail": ...}``."""
+"""The one table that turns errors into HTTP responses: ``{"error": ..., "detail": ...}``.
+
+Besides our own error tree, three kinds of failure from below are answered plainly
+rather than as a 500, because a client can act on them:
+
+- the database is locked by another writer past the busy timeout: 503 with
+  ``Retry-After`` (nothing was stored; retry with the same ``Idempotency-Key``);
+- the disk is full or a write fails (SQLite ``SQLITE_FULL`` or ``SQLITE_IOERR``, an
+  ``OSError`` ENOSPC/EDQUOT/EFBIG): 507 (nothing was stored);
+- JSON nested deeper than the decoder recurses, or text that is not UTF-8: 400.
+"""
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import structlog
@@ -9,6 +20,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from continual.adapters.db.engine import DatabaseError, failure_kind
 from continual.core.errors import (
     Conflict,
     ContinualError,
@@ -80,9 +92,73 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def database_error(request: Request[Any, Any, Any], exc: DatabaseError) -> Response[Any]:
+    """A locked or full database is a clear 503 or 507; anything else is still a 503."""
+    path = request.url.path
+    kind = failure_kind(exc)
+    if kind == "locked":
+        log.warning("database_busy", path=path)
+        return _body(
+            503,
+            "the database is busy (locked by another writer); nothing was stored, retry shortly",
+            {"reason": "database_locked"},
+            {"Retry-After": "2"},
+        )
+    if kind == "full":
+        log.error("storage_full", path=path, where="database")
+        return _body(
+            507, "no space left for the database; nothing was stored", {"reason": "disk_full"}
+        )
+    if kind == "io":
+        log.error("storage_error", path=path, where="database")
+        return _body(
+            507,
+            "the database could not write to disk (I/O error: full disk or file-size limit); "
+            "nothing was stored",
+            {"reason": "disk_io_error"},
+        )
+    log.error("database_error", path=path, error=type(exc.orig or exc).__name__)
+    return _body(
+        503,
+        "the database failed to complete the request; nothing was stored",
+        {"reason": "database_error"},
+        {"Retry-After": "2"},
+    )
+
+
+def storage_error(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
+    """A full disk (or a file-size limit) is 507; any other OS error is a bug (500)."""
+    if exc.errno in _FULL_ERRNOS:
+        log.error("storage_full", path=request.url.path, where="file", errno=exc.errno)
+        return _body(
+            507, "no space left on the device; nothing was stored", {"reason": "disk_full"}
+        )
+    return internal_error(request, exc)
+
+
+def encoding_error(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    """A body (or a string in it) that is not UTF-8: malformed, not a crash."""
+    log.warning("body_not_utf8", path=request.url.path, position=exc.start)
+    return _body(400, f"the body is not valid UTF-8 (byte {exc.start})", {"field": "body"})
+
+
+def nesting_error(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """JSON nested deeper than the decoder recurses: malformed for us, not a crash."""
+    del exc
+    log.warning("body_too_deep", path=request.url.path)
+    return _body(400, "JSON is nested too deeply", {"field": "body"})
+
+
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     ContinualError: continual_error,
     ValidationException: validation_error,
     HTTPException: http_error,
+    DatabaseError: database_error,
+    OSError: storage_error,
+    RecursionError: nesting_error,
+    UnicodeDecodeError: encoding_error,
     Exception: internal_error,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from typing import Annotated, Any
@@ -40,6 +41,27 @@ IdempotencyKey = Annotated[
     ),
 ]
 _data_decoder = msgspec.json.Decoder(DataRequest)
+
+
+def _refuse_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise InvalidInput(f"rows: duplicate column {key!r} in a row", {"field": key})
+        seen[key] = value
+    return seen
+
+
+def _refuse_duplicate_keys(body: bytes, parsed: DataRequest) -> None:
+    """msgspec keeps the last of two equal keys; a duplicate column must be refused.
+
+    Every object member has one ``:`` outside strings, and colons inside strings only raise
+    the raw count, so equal counts prove there is no duplicate at the cost of a byte scan;
+    only a body with more colons than members is parsed again, slowly, to name the column.
+    """
+    members = 1 + sum(len(row) for row in parsed.rows)
+    if body.count(b":") > members:
+        json.loads(body, object_pairs_hook=_refuse_pairs)
 
 
 @post(
@@ -113,6 +135,7 @@ async def add_data(
             raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
         except msgspec.DecodeError as exc:
             raise ClientException(f"JSON is malformed: {exc}") from None
+        _refuse_duplicate_keys(body, parsed)
         result = await asyncio.to_thread(svc.ingest.add_rows, parsed.rows, "data", idempotency_key)
     else:
         raise HTTPException(

@@ -147,12 +147,13 @@ class Store:
         return len(params)
 
     def _claim(self, conn: Connection, batch_key: str | None, at: float, rows: int) -> None:
-        # inserted in the batch's own transaction: the key exists exactly when the rows do
+        # The first write of the batch's own transaction, so the key exists exactly when
+        # the rows do: a duplicate raises out of ``begin()``, which rolls back. No SAVEPOINT:
+        # pysqlite opens no transaction before one, so its RELEASE would commit the key alone.
         if batch_key is None:
             return
         try:
-            with conn.begin_nested():
-                conn.execute(_BATCHES.insert().values(key=batch_key, at=at, rows=rows))
+            conn.execute(_BATCHES.insert().values(key=batch_key, at=at, rows=rows))
         except IntegrityError:
             raise DuplicateBatch(batch_key) from None
 
@@ -469,14 +470,19 @@ class Store:
         ]
 
     # ---- leases ---------------------------------------------------------------------------
-    def try_lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
-        """Take or renew the lease ``name`` for ``ttl`` seconds; ``True`` if we hold it."""
+    def try_lease(
+        self, name: str, holder: str, ttl: float, now: float, take_from: str | None = None
+    ) -> bool:
+        """Take or renew the lease ``name`` for ``ttl`` seconds; ``True`` if we hold it.
+
+        ``take_from``: a holder known to be dead, whose unexpired lease may be taken."""
+        owners = [holder] if take_from is None else [holder, take_from]
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(_LEASES)
                 .where(
                     _LEASES.c.name == name,
-                    (_LEASES.c.holder == holder) | (_LEASES.c.expires_at < now),
+                    _LEASES.c.holder.in_(owners) | (_LEASES.c.expires_at < now),
                 )
                 .values(holder=holder, expires_at=now + ttl)
             ).rowcount
@@ -490,6 +496,11 @@ class Store:
         except IntegrityError:
             return False
         return True
+
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds (or last held) the lease ``name``."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(_LEASES.c.holder).where(_LEASES.c.name == name)).scalar()
 
     def release_lease(self, name: str, holder: str) -> None:
         """Give the lease up if we hold it."""

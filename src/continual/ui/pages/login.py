@@ -1,6 +1,11 @@
-"""The login page: one password field; wrong passwords are slowed down by the app's throttle."""
+"""The login page: one password field.
+
+Wrong passwords are slowed by the app's throttle, and each client address may get only
+``CONTINUAL_RATE_LIMIT_AUTH_FAILURES`` of them a minute."""
 
 from __future__ import annotations
+
+import math
 
 from nicegui import app, ui
 from starlette.requests import Request
@@ -23,6 +28,7 @@ def register() -> None:
     def login_page(request: Request, redirect_to: str = "/") -> Response | None:
         ctx = context_of(request.scope)
         target = safe_target(redirect_to)
+        client = ctx.client(request.scope)
         if ctx.signed_in(app.storage.user):
             # a page function that returns a response skips rendering; the prefix is ours to add
             return RedirectResponse(request.scope.get("root_path", "") + target, status_code=303)
@@ -30,7 +36,17 @@ def register() -> None:
         async def submit() -> None:
             button.disable()
             error.set_visibility(False)
+            if wait := ctx.login_failures.wait(client):
+                password.value = ""
+                error.text = (
+                    f"Too many wrong passwords from your address. Try again in {math.ceil(wait)} s."
+                )
+                error.set_visibility(True)
+                button.enable()
+                return
             verdict = await ctx.throttle.attempt(password.value or "", ctx.secret)
+            if verdict == "wrong":
+                ctx.login_failures.take(client)
             if verdict == "ok":
                 app.storage.user[SESSION_KEY] = ctx.open_session()
                 ui.navigate.to(target)

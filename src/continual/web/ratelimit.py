@@ -1,0 +1,152 @@
+"""Rate limiting per client: token buckets in front of the write routes.
+
+Three budgets, each ``N`` requests per minute per client address (``0`` turns it off):
+
+- ``CONTINUAL_RATE_LIMIT_WRITES``: the routes that store or change something
+  (``POST /data``, ``/feedback``, ``/generate``, ``/check``, ``/retrain``,
+  ``/models/{version}/promote``). Off by default: one script ingesting in a tight loop
+  is the normal use, and the API key already keeps strangers out.
+- ``CONTINUAL_RATE_LIMIT_PREDICT``: ``POST /predict``. Off by default.
+- ``CONTINUAL_RATE_LIMIT_AUTH_FAILURES``: requests answered 401. On by default (120 a
+  minute, all of them at once if need be): once a client has spent them, its requests to
+  protected routes are answered 429 until the bucket refills, so a flood of wrong keys
+  costs the service nothing.
+
+The write and predict buckets hold ``N / 6`` requests (ten seconds' worth, at least 1)
+and refill at ``N / 60`` a second, so short bursts pass and a sustained rate above ``N``
+a minute is refused with 429, ``Retry-After`` and the JSON error shape.
+
+The client is the TCP peer. ``X-Forwarded-For`` is read only when the peer is one of
+``CONTINUAL_TRUSTED_PROXIES`` (addresses or CIDR blocks); the client is then the
+right-most address in the header that is not itself a trusted proxy. Without that
+setting a forwarded header is ignored, so it cannot be used to dodge a limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import msgspec
+import structlog
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+
+from continual.core.ratelimit import Buckets, client_address, parse_networks
+
+if TYPE_CHECKING:
+    from continual.settings import Settings
+
+log = structlog.get_logger("continual.http")
+
+WRITE_ROUTES: frozenset[str] = frozenset(
+    {
+        "/data",
+        "/feedback",
+        "/generate",
+        "/check",
+        "/retrain",
+        "/models/{version}/promote",
+    }
+)
+PREDICT_ROUTES: frozenset[str] = frozenset({"/predict"})
+
+
+class Limits(msgspec.Struct, frozen=True):
+    """What the middleware enforces (built from the settings)."""
+
+    writes: int = 0
+    predict: int = 0
+    auth_failures: int = 120
+    trusted_proxies: tuple[str, ...] = ()
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The rate limits a settings object asks for."""
+    return Limits(
+        writes=settings.rate_limit_writes,
+        predict=settings.rate_limit_predict,
+        auth_failures=settings.rate_limit_auth_failures,
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
+_encode = msgspec.json.encode
+
+
+async def _refuse(send: Send, message: str, retry_after: float, limit: int) -> None:
+    seconds = max(1, math.ceil(retry_after))
+    body = _encode(
+        {"error": message, "detail": {"limit_per_minute": limit, "retry_after": seconds}}
+    )
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(seconds).encode()),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware factory: 429 when a client is over a budget (see the module docstring)."""
+    trusted = parse_networks(limits.trusted_proxies)
+    writes = Buckets(limits.writes)
+    predict = Buckets(limits.predict)
+    failures = Buckets(limits.auth_failures, burst=limits.auth_failures)
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+            if str(scope["type"]) != "http":
+                await app(scope, receive, send)
+                return
+            handler = scope.get("route_handler")
+            guarded = bool(getattr(handler, "guards", None))
+            client = client_address(scope, trusted)
+            if guarded and (wait := failures.wait(client)):
+                log.warning("rate_limited", budget="auth_failures", client=client)
+                await _refuse(
+                    send,
+                    "too many requests with a missing or wrong API key from this client",
+                    wait,
+                    failures.per_minute,
+                )
+                return
+            route = str(scope.get("path_template") or "")
+            budget = None
+            if scope.get("method") != "GET":
+                budget = (
+                    writes
+                    if route in WRITE_ROUTES
+                    else predict
+                    if route in PREDICT_ROUTES
+                    else None
+                )
+            if budget is not None and (wait := budget.take(client)):
+                log.warning("rate_limited", budget=route, client=client)
+                await _refuse(
+                    send,
+                    f"rate limit exceeded: {budget.per_minute} requests a minute per client; "
+                    "retry later",
+                    wait,
+                    budget.per_minute,
+                )
+                return
+            if not guarded or not failures.enabled:
+                await app(scope, receive, send)
+                return
+
+            async def watch(message: Message) -> None:
+                if message["type"] == "http.response.start" and message["status"] == 401:
+                    failures.take(client)
+                await send(message)
+
+            await app(scope, receive, watch)
+
+        return handle
+
+    return middleware
