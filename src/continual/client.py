@@ -9,6 +9,7 @@ Every API error becomes ``ApiError`` with the HTTP status and the server's messa
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,12 @@ import httpx
 
 Row = Mapping[str, Any]
 JSON = dict[str, Any]
+
+
+def chunk_key(index: int, chunk: bytes) -> str:
+    """The Idempotency-Key of one CSV chunk: its place and a digest of its bytes, so a
+    rerun after a failure skips what was stored and another file is never mistaken for it."""
+    return f"csv:{index}:{hashlib.sha256(chunk).hexdigest()[:40]}"
 
 
 class ApiError(Exception):
@@ -132,7 +139,7 @@ class Client:
         """Upload a CSV file in chunks (each chunk keyed for safe retries); return rows stored."""
         total = 0
         for i, (chunk, n) in enumerate(csv_chunks(path, chunk_rows)):
-            key = f"{path.name}:{path.stat().st_size}:{i}"
+            key = chunk_key(i, chunk)
             got = _check(
                 self._http.post(
                     "/data",
@@ -246,7 +253,7 @@ class AsyncClient:
         """Upload a CSV file in chunks; return rows stored."""
         total = 0
         for i, (chunk, n) in enumerate(csv_chunks(path, chunk_rows)):
-            key = f"{path.name}:{path.stat().st_size}:{i}"
+            key = chunk_key(i, chunk)
             got = _check(
                 await self._http.post(
                     "/data",

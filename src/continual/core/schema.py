@@ -121,6 +121,8 @@ def check_label(value: object, schema: FeatureSchema, where: str) -> Label:
     if value is _MISSING or value is None:
         raise InvalidInput(f"{where}: missing label {schema.label!r}", {"field": schema.label})
     if schema.label_kind == "int":
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            value = int(value)  # JSON does not tell 4014.0 from 4014
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput(
                 f"{field}: expected an integer label, got {_kind_of(value)}",

@@ -31,18 +31,21 @@ class PredictionLog:
         self.max_pending = max_pending
         self._pending: list[tuple[str, float, str, str, str]] = []
         self._flush_lock = threading.Lock()
+        self._writing = 0  # entries taken out by a flush that is still writing them
         self.flushed = 0
         self.failed_flushes = 0
 
     def __len__(self) -> int:
-        return len(self._pending)
+        # a write blocked by a lock still holds its batch in memory: count it, so the
+        # buffer never holds more than ``max_pending``
+        return len(self._pending) + self._writing
 
     def room(self, n: int) -> None:
         """Raise ``Unavailable`` (503) when ``n`` more entries would overflow the buffer."""
-        if len(self._pending) + n > self.max_pending:
+        if len(self) + n > self.max_pending:
             raise Unavailable(
                 "prediction log backlog is full; retry shortly",
-                {"pending": len(self._pending), "limit": self.max_pending},
+                {"pending": len(self), "limit": self.max_pending},
             )
 
     def add(self, entries: list[tuple[str, float, str, str, str]]) -> None:
@@ -55,6 +58,7 @@ class PredictionLog:
             batch, self._pending = self._pending, []
             if not batch:
                 return 0
+            self._writing = len(batch)
             try:
                 self.store.insert_predictions(batch)
             except Exception:
@@ -62,6 +66,8 @@ class PredictionLog:
                 self._pending[:0] = batch
                 self.failed_flushes += 1
                 raise
+            finally:
+                self._writing = 0
             self.flushed += len(batch)
             return len(batch)
 

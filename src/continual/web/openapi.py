@@ -240,6 +240,7 @@ def correct_operations(doc: JSON, settings: Settings) -> None:
                     # a header is a string or absent, never null
                     param["schema"] = {
                         "type": "string",
+                        "minLength": param["schema"].get("minLength", 0),
                         "maxLength": param["schema"].get("maxLength", 128),
                     }
             if (method, path) in OPTIONAL_BODIES and "requestBody" in op:

@@ -36,6 +36,7 @@ IdempotencyKey = Annotated[
     Parameter(
         header="Idempotency-Key",
         required=False,
+        min_length=1,  # an empty key would make every later empty-key batch a "duplicate"
         max_length=128,
         description="Retry-safe batches: a key seen before stores nothing again",
     ),
