@@ -157,3 +157,15 @@ def postgres() -> Iterator[Any]:
     pg = Postgres().start()
     yield pg
     pg.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reliability_background(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The reliability suite's long scenarios (kill -9 trials, locks, outages) mostly wait
+    for processes; started with the session, they run beside every other test."""
+    if any("reliability" in Path(str(item.fspath)).parts for item in request.session.items):
+        from tests.reliability.conftest import start_background
+
+        start_background(request, tmp_path_factory)
