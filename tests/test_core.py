@@ -99,6 +99,58 @@ def test_page_hinkley_stays_quiet_on_stable_windows_and_fires_on_a_jump() -> Non
     assert 200 < at < 350
 
 
+def test_change_point_is_quiet_on_stable_streams_and_locates_a_rise() -> None:
+    """The check's detector (z >= ALARM_Z): under 1 % false alarms per check on stable error
+    streams of 100 to 2,000 rows at 2 % to 30 % error; an abrupt rise is located within a
+    few rows and a mild one (10 % -> 20 % error) is caught within 400 rows."""
+    rng = np.random.default_rng(0)
+    for n in (100, 500, 2000):
+        for error in (0.02, 0.1, 0.3):
+            alarms = sum(
+                detect.change_point((rng.random(n) > error).tolist())[1] >= detect.ALARM_Z
+                for _ in range(200)
+            )
+            assert alarms <= 2, (n, error, alarms)
+    jumped = (rng.random(1900) > 0.05).tolist() + (rng.random(100) > 0.6).tolist()
+    k, z = detect.change_point(jumped)
+    assert z >= detect.ALARM_Z
+    assert k is not None
+    assert abs(k - 1900) <= 15
+    caught = 0
+    for _ in range(20):
+        mild = (rng.random(1600) > 0.1).tolist() + (rng.random(400) > 0.2).tolist()
+        caught += detect.change_point(mild)[1] >= detect.ALARM_Z
+    assert caught >= 17
+
+
+YOUNG = with_(fit_rows=50, rows_since_change=100, refresh_until=1000)
+
+
+@pytest.mark.parametrize(
+    ("changes", "decision"),
+    [
+        ({}, "retrain"),  # twice the rows the young champion learnt from
+        ({"rows_since_change": 99}, "ok"),
+        ({"samples": 20, "accuracy": 0.95}, "retrain"),  # before min_samples too
+        ({"last_refresh_rows": 100, "rows_since_change": 150}, "ok"),  # asked at 100
+        ({"last_refresh_rows": 100, "rows_since_change": 200}, "retrain"),
+        ({"fit_rows": 1000, "rows_since_change": 5000}, "ok"),  # grown up
+        ({"fit_rows": None, "rows_since_change": 5000}, "ok"),  # no change was located
+        ({"last_retrain_at": 990.0}, "cooldown"),
+    ],
+)
+def test_young_champion_is_refitted_as_the_rows_since_the_change_double(
+    changes: dict[str, object], decision: str
+) -> None:
+    """A champion fitted on the few rows after a change is refitted each time they
+    double, until it has learnt from ``refresh_until`` rows; never without a change."""
+    import msgspec
+
+    verdict = policy.decide(msgspec.structs.replace(YOUNG, **changes))
+    assert verdict.decision == decision
+    assert verdict.refresh is (decision == "retrain")
+
+
 def test_drift_statistics_flag_a_shift_and_not_noise() -> None:
     """PSI/KS flag a shifted numeric feature and a changed category mix; same data is quiet."""
     rng = np.random.default_rng(1)

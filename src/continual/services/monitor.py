@@ -1,8 +1,11 @@
 """The check: measure the champion, decide, and retrain when it is due.
 
 Live accuracy is the champion's accuracy on the newest ``eval_window`` labelled rows
-that arrived after it went live (test-then-train scores stored with each row). Reading
-it is one indexed query of ``eval_window`` rows: a check costs O(window), not O(history).
+that arrived after it went live. The drift detector (``core.detect.change_point``) looks
+four windows back over the same rows and locates where the error rate rose, so that the
+retrain can judge its challenger on rows of the new concept only. Reading them is one
+indexed query (test-then-train flags stored with each row): a check costs O(window),
+not O(history).
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ from continual.adapters.db import Store
 from continual.adapters.db.store import CheckRecord
 from continual.core import drift
 from continual.core.clock import Clock, iso
-from continual.core.detect import errors_fire
+from continual.core.detect import ALARM_Z, change_point
 from continual.core.errors import ContinualError
 from continual.core.policy import CheckInputs, decide
 from continual.core.types import Decision, RetrainResult, ServiceStatus
 from continual.services.alerts import Alerts
-from continual.services.holder import ModelHolder
+from continual.services.holder import ModelBundle, ModelHolder
 from continual.services.retrain import RetrainService
 from continual.settings import Settings
 
 log = structlog.get_logger("continual.monitor")
 _decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
+_decode_labels = msgspec.json.Decoder(list[int | str]).decode
 
 
 class Measurement(msgspec.Struct, frozen=True):
@@ -39,6 +43,33 @@ class Measurement(msgspec.Struct, frozen=True):
     samples: int
     detector_fired: bool
     detector_at: int | None
+    change_row_id: int | None = None
+
+
+# The detector looks further back than the accuracy window (still O(window), not
+# O(history)): a mild rise in the error rate needs rows from before it to show.
+DETECT_WINDOW_FACTOR = 4
+# a change is declared at ALARM_Z (see core.detect), and located for the retrain at a
+# lower bar once a retrain is due for another reason (the threshold, a refresh)
+DETECT_Z = ALARM_Z
+LOCATE_Z = 3.0
+# the detector's z accounts for how few rows there are, so it may judge a young
+# champion (promoted a few hundred rows ago) before the accuracy threshold can
+DETECT_MIN_ROWS = 100
+
+
+# a champion fitted on the rows since a change is refitted as they double, until it was
+# fitted on this many evaluation windows of rows (see ``core.policy.refresh_due``)
+REFRESH_UNTIL_WINDOWS = 2
+
+
+class Young(msgspec.Struct, frozen=True):
+    """The champion's fit, if it was fitted on the rows since a located change."""
+
+    change_row: int | None = None
+    fit_rows: int | None = None
+    rows_since_change: int = 0
+    last_refresh_rows: int = 0
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +133,7 @@ class Monitor:
         self.clock = clock
         self.settings = settings
         self._references: dict[str, dict[str, Any]] = {}
+        self._fits: dict[str, tuple[int, int] | None] = {}
         self.last_drift: drift.DriftReport | None = None
         self.last_check: CheckResult | None = None
         self.next_check_at: float | None = None
@@ -109,16 +141,67 @@ class Monitor:
         self._lock = asyncio.Lock()
 
     def measure(self) -> Measurement:
-        """Live accuracy of the champion over its window (blocking; O(window))."""
+        """Live accuracy of the champion over its window, and where its error rate rose
+        (blocking; O(window))."""
         bundle = self.holder.current
         if bundle is None:
             return Measurement(None, None, 0, False, None)
-        flags = self.store.scored_window(
-            bundle.version, bundle.since_row_id, self.settings.eval_window
-        )
-        accuracy = sum(flags) / len(flags) if flags else None
-        fired, at = errors_fire(flags) if len(flags) >= self.settings.min_samples else (False, None)
-        return Measurement(bundle.version, accuracy, len(flags), fired, at)
+        s = self.settings
+        span = s.eval_window * DETECT_WINDOW_FACTOR
+        pairs = self.store.scored_window_ids(bundle.version, bundle.since_row_id, span)
+        if len(pairs) < s.min_samples:
+            pairs = self._rescored(bundle, span)
+        flags = [c for _, c in pairs]
+        recent = flags[-s.eval_window :]
+        accuracy = sum(recent) / len(recent) if recent else None
+        fired, at, change = False, None, None
+        if len(recent) >= min(s.min_samples, DETECT_MIN_ROWS):
+            k, z = change_point(flags)
+            if k is not None and z >= DETECT_Z:
+                fired, at = True, k
+            if k is not None and z >= LOCATE_Z:
+                change = pairs[k][0]
+        return Measurement(bundle.version, accuracy, len(recent), fired, at, change)
+
+    def _rescored(self, bundle: ModelBundle, n: int) -> list[tuple[int, bool]]:
+        """(row id, correct) for the newest ``n`` labelled rows that arrived after the
+        champion went live, each scored by the champion now.
+
+        With late feedback a new champion's own predictions take the label delay to come
+        back; the labels arriving meanwhile (of an older version's predictions) are of
+        rows it has never seen either, and show at once whether it fits the current
+        concept. On rows it served this equals the stored test-then-train flag (the model
+        is deterministic). One query of the newest ``n`` rows: O(window)."""
+        raw = [r for r in self.store.recent_rows(n) if r[0] > bundle.since_row_id]
+        if not raw:
+            return []
+        features = _decode_rows(("[" + ",".join(f for _, f, _ in raw) + "]").encode())
+        labels = _decode_labels(("[" + ",".join(lab for _, _, lab in raw) + "]").encode())
+        predicted = bundle.model.labels_of(bundle.model.predict_rows(features))
+        return [(i, p == t) for (i, _, _), p, t in zip(raw, predicted, labels, strict=True)]
+
+    def _young(self, version: str | None, last_row_id: int) -> Young:
+        """How the champion relates to the last located change (blocking; cached per
+        version, plus one meta read)."""
+        if version is None:
+            return Young()
+        if version not in self._fits:
+            record = self.store.version(version)
+            params = {} if record is None else record.params
+            raw_change, raw_rows = params.get("change_row", ""), params.get("n_samples", "")
+            ok = raw_change.isdigit() and raw_rows.isdigit()
+            self._fits[version] = (int(raw_change), int(raw_rows)) if ok else None
+        fit = self._fits[version]
+        if fit is None:
+            return Young()
+        change, rows = fit
+        since = last_row_id - change + 1
+        last = 0
+        raw = self.store.get_meta("refresh") or ""
+        asked_change, _, asked_rows = raw.partition(":")
+        if asked_change == str(change) and asked_rows.isdigit():
+            last = int(asked_rows)
+        return Young(change, rows, since, last)
 
     def data_drift(self) -> drift.DriftReport | None:
         """Per-feature drift of recent inputs against the champion's training data."""
@@ -160,6 +243,7 @@ class Monitor:
         self.last_drift = report
         lo, hi = await asyncio.to_thread(self.store.row_id_bounds)
         last_retrain = await asyncio.to_thread(self.retrainer.last_retrain_at)
+        young = await asyncio.to_thread(self._young, m.model_version, hi)
         now = self.clock.now()
         verdict = decide(
             CheckInputs(
@@ -173,6 +257,10 @@ class Monitor:
                 detector_fired=m.detector_fired,
                 last_retrain_at=last_retrain,
                 cooldown_seconds=s.cooldown_seconds,
+                fit_rows=young.fit_rows,
+                rows_since_change=young.rows_since_change,
+                last_refresh_rows=young.last_refresh_rows,
+                refresh_until=REFRESH_UNTIL_WINDOWS * s.eval_window,
             )
         )
         await self._note_status(m)
@@ -199,8 +287,17 @@ class Monitor:
         retrain: RetrainResult | None = None
         error: str | None = None
         if verdict.decision == "retrain":
+            fresh_from = m.change_row_id
+            if verdict.refresh and young.change_row is not None:
+                # a refresh keeps judging on, and training from, the same change
+                fresh_from = young.change_row
+                await asyncio.to_thread(
+                    self.store.set_meta, "refresh", f"{young.change_row}:{young.rows_since_change}"
+                )
             try:
-                retrain = await self.retrainer.retrain(f"check ({trigger}): {verdict.reason}")
+                retrain = await self.retrainer.retrain(
+                    f"check ({trigger}): {verdict.reason}", fresh_from=fresh_from
+                )
             except ContinualError as exc:
                 error = exc.message
         result = CheckResult(

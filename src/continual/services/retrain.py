@@ -60,7 +60,7 @@ class RetrainService:
         raw = self.store.get_meta("last_retrain_at")
         return float(raw) if raw else None
 
-    def _job(self, trigger: str) -> TrainJob:
+    def _job(self, trigger: str, fresh_from: int | None = None) -> TrainJob:
         s = self.settings
         current = self.registry.holder.current
         return TrainJob(
@@ -78,10 +78,14 @@ class RetrainService:
             threshold=s.performance_threshold,
             champion=None if current is None else ChampionRef(current.version, current.sha256),
             trigger=trigger,
+            fresh_from=fresh_from,
         )
 
-    async def retrain(self, trigger: str) -> RetrainResult:
-        """Train, gate and maybe promote a challenger; 409 if one is already running."""
+    async def retrain(self, trigger: str, fresh_from: int | None = None) -> RetrainResult:
+        """Train, gate and maybe promote a challenger; 409 if one is already running.
+
+        ``fresh_from``: the row where the check located a rise in the champion's error
+        rate; the gate's holdout is then taken from the rows since it."""
         if self._lock.locked():
             raise Conflict("a retrain is already running", {"running": True})
         async with self._lock:
@@ -93,15 +97,15 @@ class RetrainService:
             if not got:
                 raise Conflict("a retrain is already running on another replica", {"running": True})
             try:
-                return await self._retrain(trigger)
+                return await self._retrain(trigger, fresh_from)
             finally:
                 await asyncio.to_thread(self.store.release_lease, LEASE, holder_id)
 
-    async def _retrain(self, trigger: str) -> RetrainResult:
+    async def _retrain(self, trigger: str, fresh_from: int | None) -> RetrainResult:
         started = time.perf_counter()
         now = self.clock.now()
         await asyncio.to_thread(self.store.set_meta, "last_retrain_at", repr(now))
-        job = self._job(trigger)
+        job = self._job(trigger, fresh_from)
         await self.alerts.emit(
             "retrain_started",
             f"retrain started: {trigger}",

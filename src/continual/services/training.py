@@ -6,6 +6,7 @@ The child opens its own database engine and is the only process that imports mlf
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,12 @@ from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType, 
 MIN_TRAIN_ROWS = 20
 MIN_HOLDOUT_ROWS = 10
 MIN_SEARCH_ROWS = 50
+MIN_FRESH_ROWS = 20
 SEARCH_DIVISORS = (1, 4, 16, 64)
+# a smaller window must beat a larger one by this many standard errors of a holdout
+# accuracy near 90 % (0.3 / sqrt(holdout rows)): on a stable noisy stream some small
+# suffix always scores a row or two better by chance, and serves a worse model for good
+SEARCH_MARGIN_SE = 1.0
 
 _decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
 _decode_labels = msgspec.json.Decoder(list[int | str]).decode
@@ -60,6 +66,7 @@ class TrainJob(msgspec.Struct, frozen=True, kw_only=True):
     threshold: float
     champion: ChampionRef | None
     trigger: str
+    fresh_from: int | None = None  # first row of the current concept, as the check located it
 
 
 class TrainOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +117,13 @@ def select_training_rows(
     # the holdout is the newest rows, capped so that it reflects the current concept
     # (after a drift a large holdout would be mostly rows of the old one)
     n_hold = max(MIN_HOLDOUT_ROWS, min(int(len(recent) * job.holdout_fraction), job.max_holdout))
+    if job.fresh_from is not None:
+        # after a located change, hold out the newest half of the rows since it: the gate
+        # then judges on the new concept only, and the other half is left to train on (the
+        # window search's holdout-length suffix is exactly those rows)
+        fresh = sum(1 for r in recent if r[0] >= job.fresh_from)
+        if fresh >= 2 * MIN_FRESH_ROWS:
+            n_hold = max(MIN_HOLDOUT_ROWS, min(n_hold, fresh // 2))
     train, holdout = recent[:-n_hold], recent[-n_hold:]
     if job.strategy == "replay" and recent:
         lo, _ = store.row_id_bounds()
@@ -155,8 +169,9 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
             f"the training window holds one class only ({classes[0]})", {"classes": classes}
         )
     fit_started = time.perf_counter()
+    fresh = 0 if job.fresh_from is None else sum(1 for r in train_raw if r[0] >= job.fresh_from)
     pipeline, challenger, challenger_acc, fit_rows, tried = _search_windows(
-        job, schema, x_train, y_train, x_hold, y_hold
+        job, schema, x_train, y_train, x_hold, y_hold, fresh
     )
     fit_seconds = time.perf_counter() - fit_started
     champion_acc: float | None = None
@@ -173,6 +188,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     params = {
         "model_type": job.model_type,
         "n_samples": str(fit_rows),
+        "change_row": "" if job.fresh_from is None else str(job.fresh_from),
         "window_rows": str(len(train_raw)),
         "windows_tried": ",".join(f"{n}:{a:.3f}" for n, a in tried),
         "holdout_rows": str(len(holdout_raw)),
@@ -180,7 +196,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         "seed": str(job.seed),
         "strategy": job.strategy,
         "train_window": str(job.train_window),
-        "window_first_row": str(train_raw[len(train_raw) - fit_rows][0]),
+        "window_first_row": str(train_raw[max(0, len(train_raw) - fit_rows)][0]),
         "window_last_row": str(holdout_raw[-1][0]),
         "n_features": str(len(schema.features)),
         "classes": ",".join(classes)[:250],
@@ -240,12 +256,19 @@ def _search_windows(
     y_train: list[Label],
     x_hold: list[dict[str, FeatureValue]],
     y_hold: list[Label],
+    fresh: int = 0,
 ) -> tuple[Any, Any, float, int, list[tuple[int, float]]]:
-    """Fit on the whole window, on its newest 1/4, 1/16 and 1/64, and on the newest one
-    and two holdout-lengths (each at least 50 rows); keep the best on the holdout (ties
-    go to more data). After an abrupt drift the newest
-    rows are the new concept, and a model of them wins long before they fill the whole
-    window; on a stable stream the full window wins. The extra fits cost about a third of one."""
+    """Fit on the whole window, on its newest 1/4, 1/16 and 1/64, on the newest one and
+        two holdout-lengths (each at least 50 rows), and on exactly the ``fresh`` rows since
+        the located change (at least 20); keep the best on the holdout (a smaller window must
+    win by about one standard error, else more data wins).
+
+        After an abrupt drift the newest rows are the new concept, and a model of them wins
+        long before they fill the whole window; on a stable stream the full window wins.
+
+        When the rows since the change win, the winner is refitted with the holdout rows
+        added (see below). Returns the pipeline, its compiled model, the holdout score of
+        the choice, and how many rows it was fitted on."""
     from continual.adapters.models import CompiledModel, accuracy, fit
 
     n = len(x_train)
@@ -253,10 +276,16 @@ def _search_windows(
     # geometric suffixes, plus the one and two holdout-lengths just before the holdout:
     # the holdout is capped to the current concept, so rows next to it likely are too
     wanted = {n // d for d in SEARCH_DIVISORS} | {h, 2 * h}
-    sizes = sorted((k for k in wanted if MIN_SEARCH_ROWS <= k <= n), reverse=True) or [n]
-    best: tuple[Any, Any, float, int] | None = None
+    sizes = {k for k in wanted if MIN_SEARCH_ROWS <= k <= n}
+    if MIN_TRAIN_ROWS <= fresh <= n:
+        # the rows of the new concept only: right after a drift they are too few for
+        # the geometric sizes to hit them exactly, and any older row is of the old concept
+        sizes.add(fresh)
+    order = sorted(sizes, reverse=True) or [n]
+    margin = SEARCH_MARGIN_SE * 0.3 / max(1, h) ** 0.5
+    best: tuple[Any, float, int] | None = None
     tried: list[tuple[int, float]] = []
-    for size in sizes:
+    for size in order:
         labels = y_train[n - size :]
         if len({str(y) for y in labels}) < 2:
             continue
@@ -266,14 +295,31 @@ def _search_windows(
             if best is None and size == n:
                 raise TrainingFailed(f"fit failed: {exc}", None) from exc
             continue
-        model = CompiledModel(pipeline, schema)
-        score = accuracy(model, x_hold, y_hold)
+        score = accuracy(CompiledModel(pipeline, schema), x_hold, y_hold)
         tried.append((size, score))
-        if best is None or score > best[2]:
-            best = (pipeline, model, score, size)
+        if best is None or score > best[1] + margin:
+            best = (pipeline, score, size)
     if best is None:
         raise TrainingFailed("no training window held two classes", None)
-    return best[0], best[1], best[2], best[3], tried
+    pipeline, score, size = best
+    model = CompiledModel(pipeline, schema)
+    if size == fresh and size < n:
+        # the rows since the change won: refit on them and the holdout, which is the
+        # other half of them (right after a drift that doubles what the model learns
+        # from). Kept only if it fits the holdout at least as well as the scored fit did,
+        # which catches a degenerate refit; otherwise the scored fit is served.
+        with contextlib.suppress(ValueError):
+            refit = fit(
+                job.model_type,
+                schema,
+                x_train[n - size :] + x_hold,
+                y_train[n - size :] + y_hold,
+                job.seed,
+            )
+            refit_model = CompiledModel(refit, schema)
+            if accuracy(refit_model, x_hold, y_hold) >= score:
+                return refit, refit_model, score, size + h, tried
+    return pipeline, model, score, size, tried
 
 
 def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchema) -> Any:

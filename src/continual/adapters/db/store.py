@@ -217,6 +217,19 @@ class Store:
             )
         return [bool(c) for c in reversed(got)]
 
+    def scored_window_ids(
+        self, version: str, since_row_id: int, window: int
+    ) -> list[tuple[int, bool]]:
+        """Like ``scored_window``, with each flag's row id (the detector locates a change)."""
+        with self.engine.connect() as conn:
+            got = conn.execute(
+                select(_ROWS.c.id, _ROWS.c.correct)
+                .where(_ROWS.c.scored_version == version, _ROWS.c.id > since_row_id)
+                .order_by(_ROWS.c.id.desc())
+                .limit(window)
+            ).all()
+        return [(int(i), bool(c)) for i, c in reversed(got)]
+
     def recent_features(self, n: int) -> list[str]:
         """Features JSON of the newest ``n`` labelled rows and ``n`` predictions (for drift)."""
         with self.engine.connect() as conn:
