@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
+from typing import Any
 
 from continual.core.errors import InvalidInput
 from continual.core.types import (
@@ -144,6 +148,9 @@ def validate_labelled(
 ) -> LabelledBatch:
     """Validate labelled rows (features plus the label column) as one all-or-nothing batch."""
     check_batch_size(len(rows), max_rows)
+    fast = _fast_labelled(rows, schema)
+    if fast is not None:
+        return fast
     out_rows: list[dict[str, FeatureValue]] = []
     labels: list[Label] = []
     label_name = schema.label
@@ -162,11 +169,133 @@ def validate_unlabelled(
 ) -> list[dict[str, FeatureValue]]:
     """Validate feature rows for prediction."""
     check_batch_size(len(rows), max_rows)
+    fast = _fast_rows(rows, schema)
+    if fast is not None:
+        return fast
     out: list[dict[str, FeatureValue]] = []
     for i, row in enumerate(rows):
         check_features(row, schema, f"{name}[{i}]")
         out.append(_normalise(row, schema))
     return out
+
+
+# ---- the fast path ------------------------------------------------------------------------
+# Checking value by value costs ~1 us a feature in Python: 40 % of a single-row predict and
+# most of a 10,000-row batch. The fast path checks whole columns with builtins that loop in
+# C (type sets, min, max, sum); a batch it cannot accept whole goes to the checks above,
+# which name the first bad row and field. Both accept exactly the same batches.
+
+_NUMBER_TYPES = frozenset({float, int})  # bool is its own type: refused, as above
+_STR_TYPES = frozenset({str})
+
+
+class _Plan:
+    """What the fast path needs of a schema, computed once."""
+
+    def __init__(self, schema: FeatureSchema) -> None:
+        self.names = schema.names
+        # itemgetter of one name returns the value, not a tuple: ask twice and keep one
+        self.getter: Any = (
+            itemgetter(*self.names)
+            if len(self.names) > 1
+            else itemgetter(self.names[0], self.names[0])
+        )
+        numeric = [i for i, f in enumerate(schema.features) if f.kind == "numeric"]
+        categorical = [i for i, f in enumerate(schema.features) if f.kind != "numeric"]
+        self.all_numeric = not categorical
+        self.numeric: Any = _picker(numeric)
+        self.categorical: Any = _picker(categorical)
+
+
+def _picker(indexes: list[int]) -> Any:
+    if not indexes:
+        return None
+    return itemgetter(*indexes) if len(indexes) > 1 else itemgetter(indexes[0], indexes[0])
+
+
+@lru_cache(maxsize=8)
+def _plan(schema: FeatureSchema) -> _Plan:
+    return _Plan(schema)
+
+
+def _numbers_ok(values: list[Any]) -> bool | None:
+    """``None`` if any value fails, else whether some are ints (to be made floats)."""
+    kinds = set(map(type, values))
+    # sum is NaN or inf whenever one value is; min and max bound the magnitude
+    if not kinds <= _NUMBER_TYPES or not math.isfinite(sum(values)):
+        return None
+    if min(values) < -MAX_MAGNITUDE or max(values) > MAX_MAGNITUDE:
+        return None
+    return int in kinds
+
+
+def _fast_columns(
+    rows: Sequence[Mapping[str, object]], schema: FeatureSchema, extra: int
+) -> list[tuple[Any, ...]] | None:
+    """The rows' feature values in schema order, normalised, or ``None`` if any row needs
+    the slow checks (``extra``: how many other keys, e.g. the label, each row holds)."""
+    plan = _plan(schema)
+    width = len(plan.names) + extra
+    try:
+        values = [plan.getter(row) for row in rows if len(row) == width]
+    except (KeyError, TypeError):
+        values = []
+    if len(values) != len(rows):  # a row with a key missing, or one too many
+        return None
+    if len(plan.names) == 1:
+        values = [v[:1] for v in values]
+    if plan.all_numeric:
+        ints = _numbers_ok(list(chain.from_iterable(values)))
+        if ints is None:
+            return None
+        return [tuple(map(float, v)) for v in values] if ints else values
+    if plan.numeric is not None:
+        ints = _numbers_ok(list(chain.from_iterable(map(plan.numeric, values))))
+        if ints is None:
+            return None
+        if ints:
+            floats = frozenset(i for i, f in enumerate(schema.features) if f.kind == "numeric")
+            values = [
+                tuple(float(x) if i in floats else x for i, x in enumerate(v)) for v in values
+            ]
+    texts = list(chain.from_iterable(map(plan.categorical, values)))
+    if set(map(type, texts)) != _STR_TYPES or max(map(len, texts)) > MAX_CATEGORY_LENGTH:
+        return None
+    return values
+
+
+def _fast_rows(
+    rows: Sequence[Mapping[str, object]], schema: FeatureSchema
+) -> list[dict[str, FeatureValue]] | None:
+    values = _fast_columns(rows, schema, 0)
+    if values is None:
+        return None
+    names = schema.names
+    return [dict(zip(names, v, strict=True)) for v in values]
+
+
+def _fast_labelled(
+    rows: Sequence[Mapping[str, object]], schema: FeatureSchema
+) -> LabelledBatch | None:
+    label = schema.label
+    try:
+        labels: list[Any] = [row[label] for row in rows]
+    except KeyError:
+        return None
+    kinds = set(map(type, labels))
+    if schema.label_kind == "int":
+        if kinds != {int} or min(labels) < -(2**53) or max(labels) > 2**53:
+            return None
+    elif kinds != _STR_TYPES or not all(labels):
+        return None
+    # a label column that is also a feature name (or a duplicate) is left to the slow path
+    if label in schema.names:
+        return None
+    values = _fast_columns(rows, schema, 1)
+    if values is None:
+        return None
+    names = schema.names
+    return LabelledBatch([dict(zip(names, v, strict=True)) for v in values], labels)
 
 
 def check_batch_size(n: int, max_rows: int) -> None:

@@ -80,6 +80,10 @@ class IngestService:
             self._schema = self.store.get_schema()
         return self._schema
 
+    def known_schema(self) -> FeatureSchema | None:
+        """The schema if it is already cached (no database read)."""
+        return self._schema
+
     def fix_schema(self, schema: FeatureSchema) -> FeatureSchema:
         """Fix the schema if none is stored yet; return the one that holds."""
         self._schema = self.store.fix_schema(schema)
@@ -134,7 +138,7 @@ class IngestService:
         fixing = schema is None
         if schema is None:
             schema = _infer_csv(header, cells, self.label)
-        rows = _typed_rows(header, cells, schema)
+        rows = _typed_columns(header, cells, schema) or _typed_rows(header, cells, schema)
         batch = validate_labelled(rows, schema, self.max_rows)
         if fixing:
             held = self.fix_schema(schema)
@@ -164,8 +168,11 @@ class IngestService:
             self.max_rows = saved
 
     def _store(self, batch: LabelledBatch, source: str, batch_key: str | None) -> IngestResult:
-        labels_json = [_encode(lab).decode() for lab in batch.labels]
-        features_json = [_encode(r) for r in batch.rows]
+        known: dict[Label, str] = {}  # a few distinct labels: encode each once
+        labels_json = [
+            known.get(lab) or known.setdefault(lab, _encode(lab).decode()) for lab in batch.labels
+        ]
+        features_json = [_encode(r).decode() for r in batch.rows]
         bundle = self.holder.current
         scored_by: str | None = None
         correct: list[bool | None] = [None] * len(batch.rows)
@@ -248,6 +255,37 @@ def _typed_rows(
                 row[name] = raw  # unknown column: validation names it
         out.append(row)
     return out
+
+
+def _typed_columns(
+    header: list[str], cells: list[list[str]], schema: FeatureSchema
+) -> list[dict[str, object]] | None:
+    """``_typed_rows`` a column at a time (``float``, ``int`` and ``str.strip`` mapped over
+    each column loop in C, ~3x faster); ``None`` when a cell does not parse or a column is
+    not in the schema, and ``_typed_rows`` then names the first bad cell."""
+    kinds = {f.name: f.kind for f in schema.features}
+    columns: list[list[object]] = []
+    try:
+        for name, column in zip(header, zip(*cells, strict=True), strict=True):
+            if name == schema.label:
+                # int() and float() strip the spaces that the row-by-row parse strips first
+                parsed: list[object] = (
+                    list(map(int, column))
+                    if schema.label_kind == "int"
+                    else list(map(str.strip, column))
+                )
+                if not all(parsed) and schema.label_kind == "str":
+                    return None  # an empty label: the row-by-row parse names it
+            elif kinds.get(name) == "numeric":
+                parsed = list(map(float, column))
+            elif kinds.get(name) == "categorical":
+                parsed = list(map(str.strip, column))
+            else:
+                return None
+            columns.append(parsed)
+    except ValueError:
+        return None
+    return [dict(zip(header, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _is_number(raw: str) -> bool:

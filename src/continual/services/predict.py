@@ -23,13 +23,18 @@ from continual.services.holder import ModelHolder
 _encode = msgspec.json.encode
 
 
+# (prediction id, created at, version, feature row, prediction JSON); the row is encoded
+# as JSON by the flush, off the request path (a third of a 10,000-row batch's time)
+Entry = tuple[str, float, str, Mapping[str, object], str]
+
+
 class PredictionLog:
     """A bounded in-memory buffer of served predictions, flushed in batches."""
 
     def __init__(self, store: Store, max_pending: int) -> None:
         self.store = store
         self.max_pending = max_pending
-        self._pending: list[tuple[str, float, str, str, str]] = []
+        self._pending: list[Entry] = []
         self._flush_lock = threading.Lock()
         self._writing = 0  # entries taken out by a flush that is still writing them
         self.flushed = 0
@@ -48,7 +53,7 @@ class PredictionLog:
                 {"pending": len(self), "limit": self.max_pending},
             )
 
-    def add(self, entries: list[tuple[str, float, str, str, str]]) -> None:
+    def add(self, entries: list[Entry]) -> None:
         """Append entries (list.extend is atomic under the GIL)."""
         self._pending.extend(entries)
 
@@ -60,7 +65,9 @@ class PredictionLog:
                 return 0
             self._writing = len(batch)
             try:
-                self.store.insert_predictions(batch)
+                self.store.insert_predictions(
+                    [(pid, at, v, _encode(row).decode(), p) for pid, at, v, row, p in batch]
+                )
             except Exception:
                 # keep them for the next flush rather than lose them
                 self._pending[:0] = batch
@@ -95,27 +102,28 @@ class PredictService:
             )
         self.log.room(len(rows))
         clean = validate_unlabelled(rows, bundle.schema, self.max_rows, name)
-        proba = bundle.model.predict_rows(clean)
-        keys = bundle.model.class_keys
-        classes = bundle.model.classes
+        model = bundle.model
+        proba = model.predict_rows(clean)
+        keys = model.class_keys
+        classes = model.classes
         version = bundle.version
         now = self.clock.now()
-        out: list[Prediction] = []
-        entries: list[tuple[str, float, str, str, str]] = []
-        for row, p in zip(clean, proba.tolist(), strict=True):
-            best = max(range(len(p)), key=p.__getitem__)
-            pid = os.urandom(12).hex()
-            label = classes[best]
-            out.append(
-                Prediction(
-                    prediction=label,
-                    probabilities=dict(zip(keys, p, strict=True)),
-                    confidence=p[best],
-                    model_version=version,
-                    prediction_id=pid,
-                )
-            )
-            entries.append((pid, now, version, _encode(row).decode(), _encode(label).decode()))
+        n = len(clean)
+        # whole-batch numpy and one urandom call instead of per-row Python work
+        best = proba.argmax(axis=1).tolist()
+        confidence = proba.max(axis=1).tolist()
+        ids = os.urandom(12 * n).hex()
+        pids = [ids[i : i + 24] for i in range(0, 24 * n, 24)]
+        labels = [classes[b] for b in best]
+        label_json = [_encode(c).decode() for c in classes]
+        out = [
+            Prediction(label, dict(zip(keys, p, strict=True)), conf, version, pid)
+            for label, p, conf, pid in zip(labels, proba.tolist(), confidence, pids, strict=True)
+        ]
+        entries: list[Entry] = [
+            (pid, now, version, row, label_json[b])
+            for pid, row, b in zip(pids, clean, best, strict=True)
+        ]
         self.log.add(entries)
         self.served[version] = self.served.get(version, 0) + len(out)
         return version, out

@@ -1,4 +1,4 @@
-"""Rate limiting per client: token buckets in front of the write routes.
+"""Rate limiting per client (token buckets in front of the write routes), and the API key check.
 
 Three budgets, each ``N`` requests per minute per client address (``0`` turns it off):
 
@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from continual.core.ratelimit import Buckets, client_address, parse_networks
+from continual.web.security import is_protected, refuse_unauthorized, scope_authorized
 
 if TYPE_CHECKING:
     from continual.settings import Settings
@@ -101,13 +103,13 @@ def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-            if str(scope["type"]) != "http":
+            # public routes carry no budget (every write and predict route is protected):
+            # they pass with one dict lookup, and /health stays the framework's floor
+            if scope["type"] != ScopeType.HTTP or not is_protected(scope):
                 await app(scope, receive, send)
                 return
-            handler = scope.get("route_handler")
-            guarded = bool(getattr(handler, "guards", None))
             client = client_address(scope, trusted)
-            if guarded and (wait := failures.wait(client)):
+            if failures.enabled and (wait := failures.wait(client)):
                 log.warning("rate_limited", budget="auth_failures", client=client)
                 await _refuse(
                     send,
@@ -116,9 +118,9 @@ def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
                     failures.per_minute,
                 )
                 return
-            route = str(scope.get("path_template") or "")
             budget = None
             if scope.get("method") != "GET":
+                route = str(scope.get("path_template") or "")
                 budget = (
                     writes
                     if route in WRITE_ROUTES
@@ -126,7 +128,7 @@ def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
                     if route in PREDICT_ROUTES
                     else None
                 )
-            if budget is not None and (wait := budget.take(client)):
+            if budget is not None and budget.enabled and (wait := budget.take(client)):
                 log.warning("rate_limited", budget=route, client=client)
                 await _refuse(
                     send,
@@ -136,16 +138,13 @@ def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
                     budget.per_minute,
                 )
                 return
-            if not guarded or not failures.enabled:
-                await app(scope, receive, send)
+            # the API key is checked here rather than by a Litestar guard (see
+            # ``web.security.PROTECTED``); a refusal spends one auth-failure token
+            if not scope_authorized(scope):
+                failures.take(client)
+                await refuse_unauthorized(send)
                 return
-
-            async def watch(message: Message) -> None:
-                if message["type"] == "http.response.start" and message["status"] == 401:
-                    failures.take(client)
-                await send(message)
-
-            await app(scope, receive, watch)
+            await app(scope, receive, send)
 
         return handle
 

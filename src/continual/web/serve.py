@@ -188,7 +188,8 @@ async def generate(state: State, data: GenerateRequest) -> GenerateResponse:
 async def features(state: State) -> FeatureSchema:
     """404 until the first data or the configuration fixes it."""
     svc: Services = state.services
-    schema = await asyncio.to_thread(svc.ingest.schema)
+    # once fixed the schema never changes: only the first read goes to the database
+    schema = svc.ingest.known_schema() or await asyncio.to_thread(svc.ingest.schema)
     if schema is None:
         raise NotFound("no feature schema yet: send data first or set CONTINUAL_FEATURES", None)
     return schema
