@@ -83,6 +83,30 @@ def test_drifting_stream_is_detected_retrained_and_recovered(client_factory: Any
     assert (status["status"], status["model_version"]) == ("ok", champion)
 
 
+def test_late_labels_judge_a_new_champion_at_once_and_recover(client_factory: Any) -> None:
+    """Labels arrive late: the champion switched after a drift is judged on the late labels
+    of its predecessor's predictions (rows it never saw) instead of waiting for its own."""
+    api = client_factory(CONTINUAL_MIN_SAMPLES="100")
+    train(api, n=2000, concept=0, seed=1)
+    rows, labels = synthetic(600, 2, 1, 21)  # the concept switches
+    preds = api.post("/predict", json={"rows": rows}).json()["predictions"]
+    assert sum(p["prediction"] == y for p, y in zip(preds, labels, strict=True)) < 120
+    items = [
+        {"prediction_id": p["prediction_id"], "label": y}
+        for p, y in zip(preds, labels, strict=True)
+    ]
+    api.post("/feedback", json={"items": items[:300]})  # the first labels come in
+    drifted = api.post("/check").json()
+    assert drifted["decision"] == "retrain", drifted
+    assert drifted["retrain"]["promoted"] is True
+    api.post("/feedback", json={"items": items[300:]})  # labels of version 1's predictions
+    after = api.post("/check").json()
+    assert after["model_version"] == "2"
+    assert after["samples"] == 200  # judged at once, though it has predicted nothing yet
+    assert after["accuracy"] > 0.9
+    assert after["detector_fired"] is False
+
+
 def test_insufficient_data_and_first_model(client_factory: Any) -> None:
     """No model and too few rows: insufficient_data; enough rows: the check trains the first."""
     api = client_factory(CONTINUAL_MIN_SAMPLES="100")
