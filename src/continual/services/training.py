@@ -282,6 +282,8 @@ def _search_windows(
         # the geometric sizes to hit them exactly, and any older row is of the old concept
         sizes.add(fresh)
     order = sorted(sizes, reverse=True) or [n]
+    if fresh in sizes:  # a change was located: the rows before it must earn their place
+        order = [fresh] + [k for k in order if k != fresh]
     margin = SEARCH_MARGIN_SE * 0.3 / max(1, h) ** 0.5
     best: tuple[Any, float, int] | None = None
     tried: list[tuple[int, float]] = []
