@@ -31,6 +31,12 @@ DATA_CASES: list[tuple[str, Any, int, str]] = [
         422,
         "rows[0].feature2: number too large",
     ),
+    (
+        "huge integer beside floats",
+        {"rows": [GOOD, {**GOOD, "feature1": 10**400}]},
+        422,
+        "rows[1].feature1: number too large",
+    ),
     ("null", {"rows": [{**GOOD, "feature1": None}]}, 422, "rows[0].feature1"),
     ("missing feature", {"rows": [GOOD, {"feature1": 1.0, "target": 0}]}, 422, "feature2"),
     ("unknown feature", {"rows": [{**GOOD, "feature9": 1.0}]}, 422, "feature9"),

@@ -222,7 +222,10 @@ def _numbers_ok(values: list[Any]) -> bool | None:
     """``None`` if any value fails, else whether some are ints (to be made floats)."""
     kinds = set(map(type, values))
     # sum is NaN or inf whenever one value is; min and max bound the magnitude
-    if not kinds <= _NUMBER_TYPES or not math.isfinite(sum(values)):
+    try:
+        if not kinds <= _NUMBER_TYPES or not math.isfinite(sum(values)):
+            return None
+    except OverflowError:  # an int too large for a float: the slow path names it
         return None
     if min(values) < -MAX_MAGNITUDE or max(values) > MAX_MAGNITUDE:
         return None
