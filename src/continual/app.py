@@ -9,6 +9,7 @@ import structlog
 from litestar import Litestar
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from continual.adapters import models
 from continual.bootstrap import Services, bootstrap
 from continual.core.clock import Clock
 from continual.jobs import start_jobs
@@ -41,10 +42,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from threadpoolctl import threadpool_limits
-
-        # one BLAS thread: two on a busy 2-core box slowed batch predictions 5-67x
-        limits = threadpool_limits(1)
+        # one BLAS / OpenMP thread: two on a busy 2-core box slowed batch predictions
+        # 5-67x, and single HistGradientBoosting predictions far more
+        limits = models.one_thread()
         await services.start()
         scheduler = start_jobs(services)
         if services.api_key_file is not None:

@@ -25,6 +25,21 @@ from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType
 Matrix = npt.NDArray[np.float64]
 
 
+def one_thread() -> Any:
+    """Limit every native thread pool of the model libraries to one thread; returns the
+    limiter (``restore_original_limits()`` undoes it).
+
+    threadpoolctl only reaches libraries already loaded, so scipy's BLAS and
+    scikit-learn's OpenMP runtime are loaded first: loaded later (when a model is
+    unpickled) they kept two threads, and OpenMP spinning on a busy 2-core box held a
+    HistGradientBoosting single-row predict at about 1 request a second."""
+    import scipy.linalg  # noqa: F401 - loads scipy's BLAS
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
 def build_pipeline(model_type: ModelType, schema: FeatureSchema, seed: int) -> Any:
     """An unfitted sklearn Pipeline for ``model_type`` over ``schema``'s columns."""
     from sklearn.compose import ColumnTransformer
