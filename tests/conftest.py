@@ -159,6 +159,13 @@ def postgres() -> Iterator[Any]:
     pg.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The reliability suite runs last: its long scenarios start with the session in the
+    background (below), so the rest of the suite runs beside them instead of its tests
+    waiting for their figures."""
+    items.sort(key=lambda item: "reliability" in Path(str(item.fspath)).parts)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def reliability_background(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -353,7 +353,7 @@ def test_unicode_feature_names_and_categories_round_trip(
     ]
     server.start()
     try:
-        with server.client() as http:
+        with server.client(timeout=300) as http:  # a first retrain on a loaded CI box
             assert http.post("/data", json={"rows": rows}).status_code == 200
             schema = http.get("/features").json()
             assert [f["name"] for f in schema["features"]] == ["température", "城市"]
