@@ -26,6 +26,7 @@ from continual.services.worker import Worker
 from continual.settings import Secret, Settings
 
 log = structlog.get_logger("continual")
+WARM_UP_DELAY_SECONDS = 5.0  # then the worker imports the estimators and MLflow
 
 
 @dataclass
@@ -69,6 +70,9 @@ class Services:
         self._warm = asyncio.get_running_loop().create_task(self._warm_up())
 
     async def _warm_up(self) -> None:
+        # The first seconds belong to start-up and the first requests; a server stopped
+        # or killed at once (a crash loop, a test) never pays ~5 s of CPU for a worker.
+        await asyncio.sleep(WARM_UP_DELAY_SECONDS)
         try:
             # the retrain's bound, not MLflow's: killing the worker mid-migration would
             # leave the embedded MLflow store half-migrated and every later retrain failing

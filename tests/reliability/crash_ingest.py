@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import random
-import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.reliability.harness import RelServer, descendants, rows_of, stored_batches
+from tests.reliability.harness import RelServer, rows_of, stored_batches
 
 
 @dataclass
@@ -164,29 +162,10 @@ class _Lane:
 
 
 def start(server: RelServer) -> None:
-    """Start the server, then stop its idle training worker as soon as it appears.
-
-    Ingest never uses the worker, and each start spawns one that spends ~5 s of CPU
-    importing scikit-learn and MLflow: on a 2-core box, twenty of them would slow the
-    trials more than anything measured here. The worker is ours (started by the server
-    we started) and is stopped by its PID; the server logs ``warm_up_failed`` and would
-    start a new one on demand."""
+    """Start the server. Ingest never uses the training worker, and the server spawns it
+    only a few seconds after start-up (``WARM_UP_DELAY_SECONDS``), so a trial, killed well
+    before that, never pays ~5 s of CPU for one."""
     server.start()
-    for _ in range(100):  # bounded: the worker is spawned right after start-up
-        kids = [p for p in descendants(server.pid) if "spawn_main" in _cmdline(p)]
-        if kids:
-            for pid in kids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            return
-        time.sleep(0.02)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def run(
