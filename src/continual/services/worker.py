@@ -27,14 +27,16 @@ def _exit_with_parent(parent: int) -> None:
     # A server killed with SIGKILL cannot stop its child; without this watch the child
     # would go on fitting (and holding memory) with nobody to report to.
     while True:
-        time.sleep(0.5)
         if os.getppid() != parent:
             os._exit(1)
+        time.sleep(0.5)
 
 
-def _init_child() -> None:
+def _init_child(parent: int) -> None:
+    # ``parent`` comes from the server: a child still starting when the server died has
+    # already been reparented, and its own getppid() would watch the wrong process
     threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+        target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
     ).start()
     with contextlib.suppress(OSError):
         os.nice(5)  # the server's requests come first on a small box
@@ -55,6 +57,7 @@ class Worker:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_child,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
