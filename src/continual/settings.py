@@ -153,10 +153,9 @@ def _per_minute(raw: str) -> int:
 
 
 def _networks(raw: str) -> tuple[str, ...]:
-    import ipaddress
+    from continual.core.ratelimit import parse_networks
 
-    parts = (p.strip() for p in raw.split(","))
-    return tuple(str(ipaddress.ip_network(p, strict=False)) for p in parts if p)
+    return tuple(str(net) for net in parse_networks(raw.split(",")))
 
 
 _VARS: list[tuple[str, str, Callable[[str], Any]]] = [

@@ -31,10 +31,15 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from continual.core.ratelimit import Buckets, client_address, parse_networks
-from continual.web.security import is_protected, refuse_unauthorized, scope_authorized
+from continual.web.security import (
+    is_protected,
+    refuse_unauthorized,
+    scope_authorized,
+    send_json,
+)
 
 if TYPE_CHECKING:
     from continual.settings import Settings
@@ -81,17 +86,7 @@ async def _refuse(send: Send, message: str, retry_after: float, limit: int) -> N
     body = _encode(
         {"error": message, "detail": {"limit_per_minute": limit, "retry_after": seconds}}
     )
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(seconds).encode()),
-        ],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send_json(send, 429, body, [(b"retry-after", str(seconds).encode())])
 
 
 def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:

@@ -53,19 +53,27 @@ def is_protected(scope: Scope) -> bool:
 _UNAUTHORIZED = msgspec.json.encode({"error": "missing or wrong API key", "detail": None})
 
 
-async def refuse_unauthorized(send: Send) -> None:
-    """The 401 answer, in the shape of every other error."""
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer from middleware, before any handler: a JSON body in one message."""
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
-        "status": 401,
+        "status": status,
         "headers": [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(_UNAUTHORIZED)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in CHALLENGE.items()),
+            (b"content-length", str(len(body)).encode()),
+            *(headers or []),
         ],
     }
     await send(start)
-    await send({"type": "http.response.body", "body": _UNAUTHORIZED, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def refuse_unauthorized(send: Send) -> None:
+    """The 401 answer, in the shape of every other error."""
+    challenge = [(k.lower().encode(), v.encode()) for k, v in CHALLENGE.items()]
+    await send_json(send, 401, _UNAUTHORIZED, challenge)
 
 
 _DESCRIPTIONS = {
