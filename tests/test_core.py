@@ -15,7 +15,7 @@ from continual.core.schema import (
     validate_labelled,
     validate_unlabelled,
 )
-from continual.core.types import Feature, FeatureSchema
+from continual.core.types import Capacity, Feature, FeatureSchema
 
 BASE = policy.CheckInputs(
     now=1000.0,
@@ -183,3 +183,59 @@ def test_schema_spec_from_configuration() -> None:
     )
     with pytest.raises(ValueError, match="numeric or categorical"):
         parse_schema_spec("age:date", "target")
+
+
+CAPACITY = Capacity(
+    version="3",
+    level=0.74,
+    best=0.73,
+    families=["logistic_regression", "hist_gradient_boosting"],
+    declared_at=900.0,
+    row_id=4000,
+    drifted=["feature1"],
+    backoff_seconds=3600.0,
+    retry_at=4500.0,
+    trigger="threshold",
+)
+AT_CAPACITY = with_(accuracy=0.74, samples=500, capacity=CAPACITY, rows_since_capacity=300)
+
+
+@pytest.mark.parametrize(
+    ("changes", "decision", "trigger"),
+    [
+        ({}, "ok", ""),  # below the threshold, but nothing changed: no retrain storm
+        ({"detector_fired": True}, "ok", ""),  # the change that was already tried
+        ({"detector_fired": True, "change_after_capacity": True}, "retrain", "detector"),
+        ({"new_drift": ("feature2",)}, "retrain", "drift"),
+        ({"accuracy": 0.71}, "ok", ""),  # within two standard errors of its level
+        ({"accuracy": 0.69}, "retrain", "fall"),
+        ({"now": 4500.0}, "retrain", "backoff"),  # the back-off ran out, with new rows
+        ({"now": 4500.0, "rows_since_capacity": 10}, "ok", ""),  # but not on the same rows
+        ({"accuracy": 0.69, "last_retrain_at": 990.0}, "cooldown", "fall"),
+        (
+            {"fit_rows": 500, "rows_since_change": 1000, "refresh_until": 50_000},
+            "retrain",
+            "refresh",
+        ),
+    ],
+)
+def test_at_capacity_only_a_change_starts_a_retrain(
+    changes: dict[str, object], decision: str, trigger: str
+) -> None:
+    """At capacity the threshold alone starts nothing; a change point after it, a newly
+    drifting feature, a fall below the level reached, a back-off or a refresh do."""
+    import msgspec
+
+    verdict = policy.decide(msgspec.structs.replace(AT_CAPACITY, **changes))
+    assert (verdict.decision, verdict.trigger) == (decision, trigger)
+
+
+def test_at_capacity_says_what_it_waits_for() -> None:
+    """The check's reason names the capacity, the best the pool reached and the wait."""
+    verdict = policy.decide(AT_CAPACITY)
+    assert verdict.reason == (
+        "at capacity: live accuracy 0.740 is below threshold 0.800, and retraining found "
+        "nothing better (best of 2 families 0.730); waiting for a change in the data"
+    )
+    assert policy.fall_margin(0.74, 500) == pytest.approx(2 * (0.74 * 0.26 / 500) ** 0.5)
+    assert policy.fall_margin(1.0, 500) == 0.01

@@ -31,11 +31,11 @@ def test_original_names_and_prefixed_ones(tmp_path: Path) -> None:
         "DISCORD_WEBHOOK_URL": "https://discord.example/api/webhooks/1/secret",
     }
     s = load_settings(env, env_file=None)
-    assert (s.performance_threshold, s.check_interval_seconds, s.eval_window, s.model) == (
+    assert (s.performance_threshold, s.check_interval_seconds, s.eval_window, s.models) == (
         0.9,
         5.0,
         300,
-        "random_forest",
+        ("random_forest",),
     )
     assert s.database_url.startswith("postgresql")
     assert "secret" not in repr(s)
@@ -57,6 +57,26 @@ def test_every_bad_value_is_named_at_once() -> None:
     for name in ("PERFORMANCE_THRESHOLD", "CONTINUAL_PORT", "CONTINUAL_MODEL", "SLACK_WEBHOOK_URL"):
         assert name in text
     assert "not-a-url-secret" not in text
+
+
+def test_model_pool_and_its_one_family_form() -> None:
+    """CONTINUAL_MODELS is a pool in the order given; CONTINUAL_MODEL is one family; the
+    pool wins when both are set; the default pool is linear plus gradient boosting."""
+    assert load_settings({}, env_file=None).models == (
+        "logistic_regression",
+        "hist_gradient_boosting",
+    )
+    pool = load_settings(
+        {"CONTINUAL_MODELS": " random_forest, sgd ,random_forest", "CONTINUAL_MODEL": "sgd"},
+        env_file=None,
+    )
+    assert pool.models == ("random_forest", "sgd")
+    assert load_settings({"CONTINUAL_MODEL": "sgd"}, env_file=None).models == ("sgd",)
+    for env in ({"CONTINUAL_MODELS": "sgd,xgboost"}, {"CONTINUAL_MODELS": " , "}):
+        with pytest.raises(SettingsError, match="CONTINUAL_MODELS"):
+            load_settings(env, env_file=None)
+    with pytest.raises(SettingsError, match="CONTINUAL_MODEL: one model family"):
+        load_settings({"CONTINUAL_MODEL": "sgd,random_forest"}, env_file=None)
 
 
 def test_env_file_and_flags(tmp_path: Path) -> None:

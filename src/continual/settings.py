@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import msgspec
 
@@ -63,7 +63,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     holdout_fraction: float = 0.2
     min_improvement: float = 0.005
     cooldown_seconds: float = 60.0
-    model: ModelType = "logistic_regression"
+    # the challenger pool: every retrain fits each family and the gate picks the best
+    models: tuple[ModelType, ...] = ("logistic_regression", "hist_gradient_boosting")
+    # the window search looks back at most this many rows (and never past the last
+    # located change) beyond ``train_window``; a champion grows to this many rows
+    history_rows: int = 50_000
+    search_seconds: float = 60.0  # the window search's time budget per retrain
+    capacity_backoff_seconds: float = 3600.0  # first retry at capacity; doubles
     seed: int = 42
     label_column: str = "target"
     features: FeatureSchema | None = None
@@ -133,6 +139,23 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _families(raw: str) -> tuple[ModelType, ...]:
+    """A comma-separated pool of model families, in the order of preference given."""
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    if not names:
+        raise ValueError(f"expected a comma-separated list of {', '.join(MODEL_TYPES)}")
+    for name in names:
+        if name not in MODEL_TYPES:
+            raise ValueError(f"unknown model {name!r}: expected some of {', '.join(MODEL_TYPES)}")
+    return tuple(dict.fromkeys(cast(ModelType, n) for n in names))
+
+
+def _family(raw: str) -> tuple[ModelType, ...]:
+    if "," in raw:
+        raise ValueError("one model family; use CONTINUAL_MODELS for a pool")
+    return _families(raw)
+
+
 def _secret(raw: str) -> Secret | None:
     return Secret(raw) if raw else None
 
@@ -180,7 +203,11 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_HOLDOUT_FRACTION", "holdout_fraction", _float),
     ("CONTINUAL_MIN_IMPROVEMENT", "min_improvement", _float),
     ("CONTINUAL_COOLDOWN_SECONDS", "cooldown_seconds", _float),
-    ("CONTINUAL_MODEL", "model", _choice(MODEL_TYPES)),
+    ("CONTINUAL_MODELS", "models", _families),
+    ("CONTINUAL_MODEL", "models", _family),  # the one-family form
+    ("CONTINUAL_HISTORY_ROWS", "history_rows", int),
+    ("CONTINUAL_SEARCH_SECONDS", "search_seconds", _float),
+    ("CONTINUAL_CAPACITY_BACKOFF_SECONDS", "capacity_backoff_seconds", _float),
     ("CONTINUAL_SEED", "seed", int),
     ("CONTINUAL_LABEL_COLUMN", "label_column", str),
     ("CONTINUAL_FEATURES", "features", str),
@@ -224,6 +251,17 @@ def _ranges(s: dict[str, Any]) -> list[str]:
     need(s["eval_window"] >= 10, "CONTINUAL_EVAL_WINDOW", "must be at least 10")
     need(s["min_samples"] >= 1, "CONTINUAL_MIN_SAMPLES", "must be at least 1")
     need(s["train_window"] >= 20, "CONTINUAL_TRAIN_WINDOW", "must be at least 20")
+    need(
+        s["history_rows"] >= s["train_window"],
+        "CONTINUAL_HISTORY_ROWS",
+        "must be at least CONTINUAL_TRAIN_WINDOW",
+    )
+    need(s["search_seconds"] > 0, "CONTINUAL_SEARCH_SECONDS", "must be positive")
+    need(
+        s["capacity_backoff_seconds"] > 0,
+        "CONTINUAL_CAPACITY_BACKOFF_SECONDS",
+        "must be positive",
+    )
     need(0.0 <= s["replay_fraction"] < 1.0, "CONTINUAL_REPLAY_FRACTION", "must be in [0, 1)")
     need(
         0.05 <= s["holdout_fraction"] <= 0.5, "CONTINUAL_HOLDOUT_FRACTION", "must be in [0.05, 0.5]"

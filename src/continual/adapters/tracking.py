@@ -12,9 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from continual.core.errors import ContinualError, TrackingUnavailable, TrainingFailed
 
@@ -75,6 +77,23 @@ def ensure_experiment(name: str) -> str:
         raise _wrap(exc) from exc
 
 
+class CandidateRun(msgspec.Struct, frozen=True):
+    """A family the pool fitted but did not pick: its own run, under the retrain's."""
+
+    name: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+class Logged(msgspec.Struct, frozen=True):
+    """What a retrain left in MLflow: the winner's run and version, the other runs."""
+
+    run_id: str
+    version: str
+    parent_run_id: str
+    candidate_run_ids: list[str]
+
+
 def log_and_register(
     *,
     experiment: str,
@@ -86,8 +105,10 @@ def log_and_register(
     params: Mapping[str, str],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
-) -> tuple[str, str]:
-    """Log a run with the model and register it; return (run_id, version)."""
+    candidates: Sequence[CandidateRun] = (),
+) -> Logged:
+    """Log one retrain: a parent run with the gate's verdict, a nested run per candidate
+    family, the winner's with the model, which is registered."""
     mlflow = _mlflow()
     try:
         import mlflow.sklearn
@@ -95,38 +116,60 @@ def log_and_register(
 
         experiment_id = ensure_experiment(experiment)
         signature = infer_signature(input_example, output_example)
-        with mlflow.start_run(experiment_id=experiment_id) as run:
-            mlflow.log_params(dict(params))
-            mlflow.log_metrics(dict(metrics))
-            mlflow.set_tags(dict(tags))
-            info = mlflow.sklearn.log_model(
-                pipeline,
-                name="model",
-                signature=signature,
-                input_example=input_example,
-                pip_requirements=_requirements(),
-                # our own digest-verified blob is the trust boundary; skops refuses
-                # some estimators' internal types (HistGradientBoosting)
-                serialization_format="cloudpickle",
+        others: list[str] = []
+        with mlflow.start_run(experiment_id=experiment_id, run_name="retrain") as parent:
+            mlflow.log_params(
+                {k: v for k, v in params.items() if k not in ("model_type", "windows_tried")}
             )
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "model.pkl"
-                path.write_bytes(blob)
-                mlflow.log_artifact(str(path), artifact_path="continual")
-            version = mlflow.register_model(info.model_uri, model_name)
-        return str(run.info.run_id), str(version.version)
+            mlflow.set_tags({**tags, "continual.role": "retrain"})
+            for c in candidates:
+                with mlflow.start_run(nested=True, run_name=c.name) as child:
+                    mlflow.log_params(c.params)
+                    mlflow.log_metrics(c.metrics)
+                    mlflow.set_tags({"continual.role": "candidate", "continual.winner": "false"})
+                    others.append(str(child.info.run_id))
+            run, version = _log_winner(
+                mlflow, params, metrics, tags, pipeline, blob, input_example, signature, model_name
+            )
+        return Logged(str(run), str(version), str(parent.info.run_id), others)
     except ContinualError:
         raise
     except Exception as exc:
         raise _wrap(exc) from exc
 
 
-def log_rejection_tag(run_id: str) -> None:
-    """Mark a run whose challenger the gate rejected."""
-    try:
-        _mlflow().MlflowClient().set_tag(run_id, "continual.verdict", "rejected")
-    except Exception as exc:
-        raise _wrap(exc) from exc
+def _log_winner(
+    mlflow: Any,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    pipeline: Any,
+    blob: bytes,
+    input_example: Any,
+    signature: Any,
+    model_name: str,
+) -> tuple[str, str]:
+    """Log the winning candidate's run with the model, and register it."""
+    with mlflow.start_run(nested=True, run_name=params.get("model_type", "model")) as run:
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics(dict(metrics))
+        mlflow.set_tags({**tags, "continual.role": "candidate", "continual.winner": "true"})
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=_requirements(),
+            # our own digest-verified blob is the trust boundary; skops refuses
+            # some estimators' internal types (HistGradientBoosting)
+            serialization_format="cloudpickle",
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.pkl"
+            path.write_bytes(blob)
+            mlflow.log_artifact(str(path), artifact_path="continual")
+        version = mlflow.register_model(info.model_uri, model_name)
+    return str(run.info.run_id), str(version.version)
 
 
 def set_champion(model_name: str, version: str) -> None:

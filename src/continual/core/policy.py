@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from typing import Literal
+
 import msgspec
 
-from continual.core.types import Decision
+from continual.core.types import Capacity, Decision
+
+# what made a retrain due; the monitor declares capacity when one finds nothing better
+Trigger = Literal["", "first", "threshold", "detector", "refresh", "fall", "drift", "backoff"]
 
 
 class CheckInputs(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +31,12 @@ class CheckInputs(msgspec.Struct, frozen=True, kw_only=True):
     rows_since_change: int = 0
     last_refresh_rows: int = 0  # rows since the change when the last refresh was asked for
     refresh_until: int = 0
+    # the champion could not be beaten on recent data (None otherwise), and what has
+    # changed since: a change point located after it, features newly drifting, rows
+    capacity: Capacity | None = None
+    change_after_capacity: bool = False
+    new_drift: tuple[str, ...] = ()
+    rows_since_capacity: int = 0
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -33,6 +45,14 @@ class Verdict(msgspec.Struct, frozen=True):
     decision: Decision
     reason: str
     refresh: bool = False  # the retrain is due to grow a young champion's window
+    trigger: Trigger = ""
+
+
+def fall_margin(level: float, samples: int) -> float:
+    """How far below its capacity level live accuracy must fall to count as a change:
+    two standard errors of an accuracy measured on ``samples`` rows (at least 0.01)."""
+    p = min(max(level, 0.0), 1.0)
+    return max(0.01, 2.0 * math.sqrt(p * (1.0 - p) / max(1, samples)))
 
 
 def refresh_due(c: CheckInputs) -> bool:
@@ -51,15 +71,17 @@ def refresh_due(c: CheckInputs) -> bool:
     return c.rows_since_change >= 2 * max(c.fit_rows, c.last_refresh_rows, 1)
 
 
-def decide(c: CheckInputs) -> Verdict:
+def decide(c: CheckInputs) -> Verdict:  # noqa: PLR0911 - one return per rule of the policy
     """Decide ``ok``, ``insufficient_data``, ``cooldown`` or ``retrain``.
 
-    The threshold is always the backstop; the drift detector can only bring a retrain
-    forward, never hold one back. A young champion (fitted on the rows since a change)
-    is refitted as they grow, even before it has scored ``min_samples`` rows. Cooldown
-    only delays a retrain that is due.
+    The threshold is the backstop, and the drift detector can bring a retrain forward.
+    A young champion (fitted on fewer rows than it could be) is refitted as rows grow,
+    even before it has scored ``min_samples`` rows. At capacity (the last retrain found
+    nothing better) neither the threshold nor a change already tried starts a retrain:
+    a new change does (a change point after it, a feature newly drifting, a fall below
+    the level the champion reached), or a doubling back-off. Cooldown only delays a
+    retrain that is due.
     """
-    refresh = False
     measured = c.samples >= c.min_samples and c.accuracy is not None
     if not c.has_champion:
         if c.labelled_rows < c.min_samples:
@@ -67,31 +89,93 @@ def decide(c: CheckInputs) -> Verdict:
                 "insufficient_data",
                 f"no model yet and {c.labelled_rows} labelled rows < {c.min_samples} needed",
             )
-        want = f"no model yet and {c.labelled_rows} labelled rows are available"
-    elif measured and c.accuracy is not None and c.accuracy < c.threshold:
-        want = f"live accuracy {c.accuracy:.3f} < threshold {c.threshold:.3f} on {c.samples} rows"
-    elif c.detector_fired:  # the monitor runs it only on enough rows
-        want = f"the drift detector fired on the error stream (accuracy {c.accuracy:.3f})"
-    elif refresh_due(c):
-        refresh = True
-        want = (
-            f"the champion was fitted on {c.fit_rows} rows of the current concept; "
-            f"{c.rows_since_change} have arrived since the change"
+        return _due(c, f"no model yet and {c.labelled_rows} labelled rows are available", "first")
+    cap = c.capacity
+    if cap is not None and measured and c.accuracy is not None:
+        return _at_capacity(c, cap, c.accuracy)
+    if measured and c.accuracy is not None and c.accuracy < c.threshold:
+        return _due(
+            c,
+            f"live accuracy {c.accuracy:.3f} < threshold {c.threshold:.3f} on {c.samples} rows",
+            "threshold",
         )
-    elif not measured or c.accuracy is None:
+    if c.detector_fired:  # the monitor runs it only on enough rows
+        return _due(
+            c,
+            f"the drift detector fired on the error stream (accuracy {c.accuracy:.3f})",
+            "detector",
+        )
+    if refresh_due(c):
+        return _refresh(c)
+    if not measured or c.accuracy is None:
         return Verdict(
             "insufficient_data",
             f"{c.samples} rows scored by the champion < {c.min_samples} needed",
         )
-    else:
-        return Verdict(
-            "ok",
-            f"live accuracy {c.accuracy:.3f} >= threshold {c.threshold:.3f} on {c.samples} rows",
+    return Verdict(
+        "ok",
+        f"live accuracy {c.accuracy:.3f} >= threshold {c.threshold:.3f} on {c.samples} rows",
+    )
+
+
+def _at_capacity(c: CheckInputs, cap: Capacity, accuracy: float) -> Verdict:
+    floor = cap.level - fall_margin(cap.level, c.samples)
+    if accuracy < floor:
+        return _due(
+            c,
+            f"live accuracy {accuracy:.3f} fell below {floor:.3f}, under the level "
+            f"{cap.level:.3f} the champion reached at capacity",
+            "fall",
         )
+    if c.detector_fired and c.change_after_capacity:
+        return _due(
+            c,
+            f"the error stream changed after the champion reached capacity "
+            f"(accuracy {accuracy:.3f})",
+            "detector",
+        )
+    if c.new_drift:
+        return _due(
+            c,
+            f"{', '.join(c.new_drift)} drifted since the champion reached capacity",
+            "drift",
+        )
+    if refresh_due(c):
+        return _refresh(c)
+    if c.now >= cap.retry_at and c.rows_since_capacity >= c.min_samples:
+        return _due(
+            c,
+            f"at capacity for {c.now - cap.declared_at:.0f} s: trying again after "
+            f"{cap.backoff_seconds:.0f} s with {c.rows_since_capacity} new rows",
+            "backoff",
+        )
+    below = "below" if accuracy < c.threshold else "at or above"
+    return Verdict(
+        "ok",
+        f"at capacity: live accuracy {accuracy:.3f} is {below} threshold {c.threshold:.3f}, "
+        f"and retraining found nothing better (best of {len(cap.families)} "
+        f"{'family' if len(cap.families) == 1 else 'families'} {cap.best:.3f}); "
+        f"waiting for a change in the data",
+    )
+
+
+def _refresh(c: CheckInputs) -> Verdict:
+    return _due(
+        c,
+        f"the champion was fitted on {c.fit_rows} rows of the current concept; "
+        f"{c.rows_since_change} have arrived since it began",
+        "refresh",
+        refresh=True,
+    )
+
+
+def _due(c: CheckInputs, want: str, trigger: Trigger, refresh: bool = False) -> Verdict:
     if c.last_retrain_at is not None and c.now - c.last_retrain_at < c.cooldown_seconds:
         left = c.cooldown_seconds - (c.now - c.last_retrain_at)
-        return Verdict("cooldown", f"{want}, but the last retrain was {left:.0f} s too recent")
-    return Verdict("retrain", want, refresh)
+        return Verdict(
+            "cooldown", f"{want}, but the last retrain was {left:.0f} s too recent", False, trigger
+        )
+    return Verdict("retrain", want, refresh, trigger)
 
 
 def should_promote(

@@ -106,8 +106,38 @@ class DataSummary(msgspec.Struct, frozen=True):
     last_at: float | None
 
 
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """One model family's best fit in a retrain, as the gate scored it on the holdout."""
+
+    model_type: str
+    accuracy: float
+    train_rows: int
+    fit_seconds: float
+    windows_tried: str
+    run_id: str = ""
+
+
+class Capacity(msgspec.Struct, frozen=True, kw_only=True):
+    """The champion could not be beaten on recent data: the loop waits for a change.
+
+    Declared when a retrain started by the check finds no better model; held until a
+    promotion (it names the champion it belongs to) or until the champion measures at
+    or above the threshold again."""
+
+    version: str
+    level: float  # the champion's live accuracy when it was declared
+    best: float  # the best challenger's holdout accuracy then
+    families: list[str]
+    declared_at: float
+    row_id: int  # the newest labelled row then: a change must come after it
+    drifted: list[str]  # features already drifting then (they do not count again)
+    backoff_seconds: float
+    retry_at: float
+    trigger: str  # what started the retrain that found nothing better
+
+
 class RetrainResult(msgspec.Struct, frozen=True):
-    """The gate's verdict on one challenger."""
+    """The gate's verdict on one challenger (the best of the pool's candidates)."""
 
     version: str
     promoted: bool
@@ -119,3 +149,4 @@ class RetrainResult(msgspec.Struct, frozen=True):
     train_rows: int
     holdout_rows: int
     duration_seconds: float
+    candidates: list[Candidate] = msgspec.field(default_factory=list)

@@ -29,6 +29,7 @@ ALERT_KINDS: dict[str, tuple[str, int]] = {
     "rejected": ("Challenger rejected", 0x95A5A6),
     "retrain_failed": ("Retrain failed", 0xE74C3C),
     "rollback": ("Champion changed by hand", 0x9B59B6),
+    "at_capacity": ("Champion at capacity", 0xE67E22),
 }
 
 

@@ -23,8 +23,8 @@ from continual.core import drift
 from continual.core.clock import Clock, iso
 from continual.core.detect import ALARM_Z, change_point
 from continual.core.errors import ContinualError
-from continual.core.policy import CheckInputs, decide
-from continual.core.types import Decision, RetrainResult, ServiceStatus
+from continual.core.policy import CheckInputs, Verdict, decide
+from continual.core.types import Capacity, Decision, RetrainResult, ServiceStatus
 from continual.services.alerts import Alerts
 from continual.services.holder import ModelBundle, ModelHolder
 from continual.services.retrain import RetrainService
@@ -44,6 +44,7 @@ class Measurement(msgspec.Struct, frozen=True):
     detector_fired: bool
     detector_at: int | None
     change_row_id: int | None = None
+    detector_row_id: int | None = None  # the row where the fired detector put the change
 
 
 # The detector looks further back than the accuracy window (still O(window), not
@@ -58,9 +59,8 @@ LOCATE_Z = 3.0
 DETECT_MIN_ROWS = 100
 
 
-# a champion fitted on the rows since a change is refitted as they double, until it was
-# fitted on this many evaluation windows of rows (see ``core.policy.refresh_due``)
-REFRESH_UNTIL_WINDOWS = 2
+_decode_capacity = msgspec.json.Decoder(Capacity).decode
+CAPACITY_MAX_BACKOFF = 7 * 24 * 3600.0
 
 
 class Young(msgspec.Struct, frozen=True):
@@ -89,6 +89,7 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     retrain_error: str | None = None
     at: str | None = None
     duration_seconds: float = 0.0
+    capacity: Capacity | None = None  # held when retraining could not beat the champion
 
 
 class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,6 +113,7 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     cooldown_remaining_seconds: float
     retrain_running: bool
     drift: drift.DriftReport | None
+    capacity: Capacity | None = None
 
 
 class Monitor:
@@ -161,7 +163,8 @@ class Monitor:
                 fired, at = True, k
             if k is not None and z >= LOCATE_Z:
                 change = pairs[k][0]
-        return Measurement(bundle.version, accuracy, len(recent), fired, at, change)
+        row = None if at is None else pairs[at][0]
+        return Measurement(bundle.version, accuracy, len(recent), fired, at, change, row)
 
     def _rescored(self, bundle: ModelBundle, n: int) -> list[tuple[int, bool]]:
         """(row id, correct) for the newest ``n`` labelled rows that arrived after the
@@ -230,6 +233,17 @@ class Monitor:
             return "degraded"
         return "ok"
 
+    def capacity(self, version: str | None) -> Capacity | None:
+        """The capacity state held for ``version`` (the champion), if any (blocking)."""
+        raw = self.store.get_meta("capacity")
+        if not raw or version is None:
+            return None
+        try:
+            cap = _decode_capacity(raw)
+        except msgspec.DecodeError:
+            return None
+        return cap if cap.version == version else None
+
     async def check(self, trigger: str = "api") -> CheckResult:
         """Run one check; retrain if it decides so, and answer when that is done."""
         async with self._lock:
@@ -244,7 +258,18 @@ class Monitor:
         lo, hi = await asyncio.to_thread(self.store.row_id_bounds)
         last_retrain = await asyncio.to_thread(self.retrainer.last_retrain_at)
         young = await asyncio.to_thread(self._young, m.model_version, hi)
+        cap = await asyncio.to_thread(self.capacity, m.model_version)
         now = self.clock.now()
+        if (
+            cap is not None
+            and cap.level < s.performance_threshold
+            and m.accuracy is not None
+            and m.samples >= s.min_samples
+            and m.accuracy >= s.performance_threshold
+        ):
+            cap = None  # the champion is measured above the threshold again
+            await asyncio.to_thread(self.store.set_meta, "capacity", "")
+        drifted = [] if report is None else [f.feature for f in report.features if f.drifted]
         verdict = decide(
             CheckInputs(
                 now=now,
@@ -260,7 +285,15 @@ class Monitor:
                 fit_rows=young.fit_rows,
                 rows_since_change=young.rows_since_change,
                 last_refresh_rows=young.last_refresh_rows,
-                refresh_until=REFRESH_UNTIL_WINDOWS * s.eval_window,
+                refresh_until=s.history_rows,
+                capacity=cap,
+                change_after_capacity=(
+                    cap is not None
+                    and m.detector_row_id is not None
+                    and m.detector_row_id > cap.row_id
+                ),
+                new_drift=() if cap is None else tuple(d for d in drifted if d not in cap.drifted),
+                rows_since_capacity=0 if cap is None else hi - cap.row_id,
             )
         )
         await self._note_status(m)
@@ -288,6 +321,8 @@ class Monitor:
         error: str | None = None
         if verdict.decision == "retrain":
             fresh_from = m.change_row_id
+            if fresh_from is not None:  # the window search looks back no further than it
+                await asyncio.to_thread(self.store.set_meta, "change_row", str(fresh_from))
             if verdict.refresh and young.change_row is not None:
                 # a refresh keeps judging on, and training from, the same change
                 fresh_from = young.change_row
@@ -300,6 +335,8 @@ class Monitor:
                 )
             except ContinualError as exc:
                 error = exc.message
+            if retrain is not None:
+                cap = await self._after_retrain(verdict, retrain, m, cap, drifted, hi, now)
         result = CheckResult(
             decision=verdict.decision,
             reason=verdict.reason,
@@ -315,9 +352,82 @@ class Monitor:
             retrain_error=error,
             at=iso(now),
             duration_seconds=round(time.perf_counter() - started, 4),
+            capacity=cap,
         )
         self.last_check = result
         return result
+
+    async def _after_retrain(
+        self,
+        verdict: Verdict,
+        result: RetrainResult,
+        m: Measurement,
+        cap: Capacity | None,
+        drifted: list[str],
+        hi: int,
+        now: float,
+    ) -> Capacity | None:
+        """Declare, renew or clear the capacity state after a retrain the check started.
+
+        A promotion clears it. A rejected challenger (of any retrain but a refresh, which
+        only offers more rows of the same concept) means the pool could not beat the
+        champion on recent data: from now on only a change starts a retrain (see
+        ``core.policy.decide``). Declaring it is one event and one alert; a later
+        rejection only renews it (a back-off that found nothing doubles)."""
+        s = self.settings
+        if (
+            result.promoted
+            or m.model_version is None
+            or verdict.trigger in ("", "first", "refresh")
+        ):
+            if cap is not None or result.promoted:
+                await asyncio.to_thread(self.store.set_meta, "capacity", "")
+            return None
+        level = m.accuracy if m.accuracy is not None else result.champion_accuracy or 0.0
+        backoff = s.capacity_backoff_seconds
+        if cap is not None and verdict.trigger == "backoff":
+            backoff = min(CAPACITY_MAX_BACKOFF, cap.backoff_seconds * 2)
+        families = [c.model_type for c in result.candidates] or [result.model_type]
+        renewed = Capacity(
+            version=m.model_version,
+            level=round(level, 4),
+            best=round(result.challenger_accuracy, 4),
+            families=families,
+            declared_at=now if cap is None else cap.declared_at,
+            row_id=hi,
+            drifted=drifted,
+            backoff_seconds=backoff,
+            retry_at=self.clock.now() + backoff,
+            trigger=verdict.trigger,
+        )
+        await asyncio.to_thread(
+            self.store.set_meta, "capacity", msgspec.json.encode(renewed).decode()
+        )
+        if cap is None:
+            n = len(families)
+            best = f"best of {n} {'family' if n == 1 else 'families'} {renewed.best:.2f}"
+            if level < s.performance_threshold:
+                message = (
+                    f"threshold {s.performance_threshold:.2f} not reachable on recent data: {best}"
+                )
+            else:
+                message = f"retraining could not beat the champion ({level:.2f}): {best}"
+            await self.alerts.emit(
+                "at_capacity",
+                message,
+                {
+                    "version": m.model_version,
+                    "level": renewed.level,
+                    "best": renewed.best,
+                    "families": families,
+                    "threshold": s.performance_threshold,
+                    "trigger": verdict.trigger,
+                    "retry_at": iso(renewed.retry_at),
+                },
+            )
+        else:
+            log.info("capacity_renewed", version=m.model_version, trigger=verdict.trigger)
+        return renewed
 
     async def _note_status(self, m: Measurement) -> None:
         status = self.status_of(m)
@@ -371,4 +481,5 @@ class Monitor:
             ),
             retrain_running=self.retrainer.running,
             drift=self.last_drift,
+            capacity=self.capacity(m.model_version),
         )

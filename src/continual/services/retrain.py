@@ -63,11 +63,12 @@ class RetrainService:
     def _job(self, trigger: str, fresh_from: int | None = None) -> TrainJob:
         s = self.settings
         current = self.registry.holder.current
+        change = self.store.get_meta("change_row") or ""
         return TrainJob(
             database_url=s.database_url,
             tracking=self.registry.tracking,
             models_dir=str(s.models_dir),
-            model_type=s.model,
+            model_types=s.models,
             seed=s.seed,
             strategy=s.train_strategy,
             train_window=s.train_window,
@@ -79,6 +80,9 @@ class RetrainService:
             champion=None if current is None else ChampionRef(current.version, current.sha256),
             trigger=trigger,
             fresh_from=fresh_from,
+            history_rows=s.history_rows,
+            history_from=int(change) if change.isdigit() else None,
+            search_seconds=s.search_seconds,
         )
 
     async def retrain(self, trigger: str, fresh_from: int | None = None) -> RetrainResult:
@@ -105,11 +109,11 @@ class RetrainService:
         started = time.perf_counter()
         now = self.clock.now()
         await asyncio.to_thread(self.store.set_meta, "last_retrain_at", repr(now))
-        job = self._job(trigger, fresh_from)
+        job = await asyncio.to_thread(self._job, trigger, fresh_from)
         await self.alerts.emit(
             "retrain_started",
             f"retrain started: {trigger}",
-            {"trigger": trigger, "model_type": job.model_type, "strategy": job.strategy},
+            {"trigger": trigger, "model_types": list(job.model_types), "strategy": job.strategy},
         )
         try:
             outcome: TrainOutcome = await self.worker.run(
@@ -127,7 +131,7 @@ class RetrainService:
         record = ModelRecord(
             version=outcome.version,
             run_id=outcome.run_id,
-            model_type=job.model_type,
+            model_type=outcome.model_type,
             status="challenger" if outcome.promoted else "rejected",
             created_at=self.clock.now(),
             promoted_at=None,
@@ -148,6 +152,8 @@ class RetrainService:
             "train_rows": outcome.train_rows,
             "holdout_rows": outcome.holdout_rows,
             "trigger": trigger,
+            "model_type": outcome.model_type,
+            "candidates": {c.model_type: round(c.accuracy, 4) for c in outcome.candidates},
         }
         if outcome.promoted:
             await self.registry.promote(outcome.version, outcome.reason, kind="promoted")
@@ -161,6 +167,7 @@ class RetrainService:
             "retrain_done",
             promoted=outcome.promoted,
             version=outcome.version,
+            model_type=outcome.model_type,
             seconds=round(time.perf_counter() - started, 3),
             fit_seconds=round(outcome.fit_seconds, 3),
         )
@@ -171,10 +178,11 @@ class RetrainService:
             champion_accuracy=outcome.champion_accuracy,
             run_id=outcome.run_id,
             reason=outcome.reason,
-            model_type=job.model_type,
+            model_type=outcome.model_type,
             train_rows=outcome.train_rows,
             holdout_rows=outcome.holdout_rows,
             duration_seconds=time.perf_counter() - started,
+            candidates=outcome.candidates,
         )
 
     def _count(self, outcome: str, started: float) -> None:

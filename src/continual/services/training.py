@@ -7,7 +7,9 @@ The child opens its own database engine and is the only process that imports mlf
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,14 @@ import msgspec
 import numpy as np
 
 from continual.core.errors import TrainingFailed
-from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType, TrainStrategy
+from continual.core.types import (
+    Candidate,
+    FeatureSchema,
+    FeatureValue,
+    Label,
+    ModelType,
+    TrainStrategy,
+)
 
 MIN_TRAIN_ROWS = 20
 MIN_HOLDOUT_ROWS = 10
@@ -55,7 +64,7 @@ class TrainJob(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str
     tracking: TrackingConfig
     models_dir: str
-    model_type: ModelType
+    model_types: tuple[ModelType, ...]
     seed: int
     strategy: TrainStrategy
     train_window: int
@@ -67,6 +76,9 @@ class TrainJob(msgspec.Struct, frozen=True, kw_only=True):
     champion: ChampionRef | None
     trigger: str
     fresh_from: int | None = None  # first row of the current concept, as the check located it
+    history_rows: int = 0  # how far back the window search may look (0: train_window)
+    history_from: int | None = None  # the last located change: no row before it beyond the window
+    search_seconds: float = 60.0
 
 
 class TrainOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,6 +98,8 @@ class TrainOutcome(msgspec.Struct, frozen=True, kw_only=True):
     holdout_rows: int
     fit_seconds: float
     total_seconds: float
+    model_type: str
+    candidates: list[Candidate]
 
 
 _stores: dict[str, Any] = {}  # one engine per database URL for the child's lifetime
@@ -113,7 +127,12 @@ def select_training_rows(
         lo, hi = store.row_id_bounds()
         recent = store.recent_rows(hi - lo + 1)
     else:
-        recent = store.recent_rows(job.train_window)
+        recent = store.recent_rows(max(job.train_window, job.history_rows))
+        if job.history_from is not None and len(recent) > job.train_window:
+            # beyond the window, only rows since the last located change: older ones are
+            # of a concept the data has left
+            first = next((i for i, r in enumerate(recent) if r[0] >= job.history_from), len(recent))
+            recent = recent[min(first, len(recent) - job.train_window) :]
     # the holdout is the newest rows, capped so that it reflects the current concept
     # (after a drift a large holdout would be mostly rows of the old one)
     n_hold = max(MIN_HOLDOUT_ROWS, min(int(len(recent) * job.holdout_fraction), job.max_holdout))
@@ -137,16 +156,24 @@ def select_training_rows(
     return train, holdout
 
 
+class Search(msgspec.Struct, frozen=True, kw_only=True):
+    """One family's window search: the chosen fit and its holdout score."""
+
+    model_type: ModelType
+    pipeline: Any
+    model: Any
+    score: float
+    fit_rows: int
+    tried: list[tuple[int, float]]
+    fit_seconds: float
+    hits: list[bool]  # per holdout row: did the chosen fit predict it right
+
+
 def train_challenger(job: TrainJob) -> TrainOutcome:
-    """Fit a challenger, score it and the champion on the same holdout, log and register it."""
+    """Fit every family of the pool, keep the best on the holdout, score it and the
+    champion on the same holdout, log every candidate and register the best."""
     from continual.adapters import tracking
-    from continual.adapters.models import (
-        accuracy,
-        dumps,
-        frame,
-        sha256,
-        write_atomic,
-    )
+    from continual.adapters.models import accuracy, dumps, frame, sha256, write_atomic
     from continual.core import drift
     from continual.core.policy import should_promote
 
@@ -168,12 +195,13 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         raise TrainingFailed(
             f"the training window holds one class only ({classes[0]})", {"classes": classes}
         )
-    fit_started = time.perf_counter()
     fresh = 0 if job.fresh_from is None else sum(1 for r in train_raw if r[0] >= job.fresh_from)
-    pipeline, challenger, challenger_acc, fit_rows, tried = _search_windows(
-        job, schema, x_train, y_train, x_hold, y_hold, fresh
+    data = Window(
+        schema, x_train, y_train, x_hold, y_hold, fresh, min(len(x_train), job.train_window)
     )
-    fit_seconds = time.perf_counter() - fit_started
+    searches = _search_pool(job, data, started + job.search_seconds)
+    best = choose(searches)
+    fit_seconds = sum(r.fit_seconds for r in searches)
     champion_acc: float | None = None
     if job.champion is not None:
         champion_model = load_local(
@@ -181,147 +209,263 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         )
         if champion_model is not None:
             champion_acc = accuracy(champion_model, x_hold, y_hold)
-    promoted, reason = should_promote(challenger_acc, champion_acc, job.min_improvement)
-    blob = dumps(pipeline)
+    promoted, reason = should_promote(best.score, champion_acc, job.min_improvement)
+    if len(searches) > 1:
+        reason = f"{best.model_type} (best of {len(searches)} families): {reason}"
+    blob = dumps(best.pipeline)
     digest = sha256(blob)
-    reference = drift.reference(x_train[-min(fit_rows, 5000) :], schema, job.seed)
-    params = {
-        "model_type": job.model_type,
-        "n_samples": str(fit_rows),
-        "change_row": "" if job.fresh_from is None else str(job.fresh_from),
+    first_row = train_raw[max(0, len(train_raw) - best.fit_rows)][0]
+    reference = drift.reference(x_train[-min(best.fit_rows, 5000) :], schema, job.seed)
+    common = {
+        "change_row": str(job.fresh_from if job.fresh_from is not None else train_raw[0][0]),
         "window_rows": str(len(train_raw)),
-        "windows_tried": ",".join(f"{n}:{a:.3f}" for n, a in tried),
         "holdout_rows": str(len(holdout_raw)),
         "threshold": str(job.threshold),
         "seed": str(job.seed),
         "strategy": job.strategy,
         "train_window": str(job.train_window),
-        "window_first_row": str(train_raw[max(0, len(train_raw) - fit_rows)][0]),
+        "history_rows": str(job.history_rows),
         "window_last_row": str(holdout_raw[-1][0]),
         "n_features": str(len(schema.features)),
         "classes": ",".join(classes)[:250],
         "trigger": job.trigger[:250],
+        "model_types": ",".join(job.model_types),
+        "candidates": ",".join(f"{r.model_type}:{r.score:.4f}" for r in searches)[:250],
+    }
+    params = {
+        **common,
+        "model_type": best.model_type,
+        "n_samples": str(best.fit_rows),
+        "windows_tried": _tried(best),
+        "window_first_row": str(first_row),
     }
     metrics = {
-        "challenger_accuracy": challenger_acc,
+        "challenger_accuracy": best.score,
         "fit_seconds": fit_seconds,
-        "train_rows": float(fit_rows),
+        "train_rows": float(best.fit_rows),
+        **{f"{r.model_type}_accuracy": r.score for r in searches},
     }
     if champion_acc is not None:
         metrics["champion_accuracy"] = champion_acc
-    example = frame(x_hold[:5], schema)
     tracking.configure(
         job.tracking.tracking_uri,
         Path(job.tracking.data_dir),
         job.tracking.timeout,
         job.tracking.retries,
     )
-    run_id, version = tracking.log_and_register(
+    verdict = "promoted" if promoted else "rejected"
+    others = [
+        tracking.CandidateRun(
+            name=r.model_type,
+            params={
+                **common,
+                "model_type": r.model_type,
+                "n_samples": str(r.fit_rows),
+                "windows_tried": _tried(r),
+            },
+            metrics={"holdout_accuracy": r.score, "fit_seconds": r.fit_seconds},
+        )
+        for r in searches
+        if r is not best
+    ]
+    logged = tracking.log_and_register(
         experiment=job.tracking.experiment,
         model_name=job.tracking.model_name,
-        pipeline=pipeline,
+        pipeline=best.pipeline,
         blob=blob,
-        input_example=example,
-        output_example=challenger.predict_rows(x_hold[:5]),
+        input_example=frame(x_hold[:5], schema),
+        output_example=best.model.predict_rows(x_hold[:5]),
         params=params,
         metrics=metrics,
-        tags={
-            "continual.verdict": "promoted" if promoted else "rejected",
-            "continual.reason": reason[:250],
-        },
+        tags={"continual.verdict": verdict, "continual.reason": reason[:250]},
+        candidates=others,
     )
-    write_atomic(Path(job.models_dir) / f"{version}.pkl", blob)
+    write_atomic(Path(job.models_dir) / f"{logged.version}.pkl", blob)
+    run_ids = {c.name: c_id for c, c_id in zip(others, logged.candidate_run_ids, strict=True)}
     return TrainOutcome(
-        version=version,
-        run_id=run_id,
+        version=logged.version,
+        run_id=logged.run_id,
         promoted=promoted,
         reason=reason,
-        challenger_accuracy=challenger_acc,
+        challenger_accuracy=best.score,
         champion_accuracy=champion_acc,
         sha256=digest,
         reference=reference,
         params=params,
         metrics=metrics,
-        train_rows=fit_rows,
+        train_rows=best.fit_rows,
         holdout_rows=len(holdout_raw),
         fit_seconds=fit_seconds,
         total_seconds=time.perf_counter() - started,
+        model_type=best.model_type,
+        candidates=[
+            Candidate(
+                model_type=r.model_type,
+                accuracy=r.score,
+                train_rows=r.fit_rows,
+                fit_seconds=round(r.fit_seconds, 4),
+                windows_tried=_tried(r),
+                run_id=logged.run_id if r is best else run_ids.get(r.model_type, ""),
+            )
+            for r in searches
+        ],
     )
 
 
-def _search_windows(
-    job: TrainJob,
-    schema: FeatureSchema,
-    x_train: list[dict[str, FeatureValue]],
-    y_train: list[Label],
-    x_hold: list[dict[str, FeatureValue]],
-    y_hold: list[Label],
-    fresh: int = 0,
-) -> tuple[Any, Any, float, int, list[tuple[int, float]]]:
-    """Fit on the whole window, on its newest 1/4, 1/16 and 1/64, on the newest one and
-        two holdout-lengths (each at least 50 rows), and on exactly the ``fresh`` rows since
-        the located change (at least 20); keep the best on the holdout (a smaller window must
-    win by about one standard error, else more data wins).
+def _tried(search: Search) -> str:
+    return ",".join(f"{n}:{a:.3f}" for n, a in search.tried)[:250]
 
-        After an abrupt drift the newest rows are the new concept, and a model of them wins
-        long before they fill the whole window; on a stable stream the full window wins.
 
-        When the rows since the change win, the winner is refitted with the holdout rows
-        added (see below). Returns the pipeline, its compiled model, the holdout score of
-        the choice, and how many rows it was fitted on."""
-    from continual.adapters.models import CompiledModel, accuracy, fit
+def choose(searches: list[Search]) -> Search:
+    """The pool's winner: families in the configured order, a later one replacing the
+    current best only when it is right on more holdout rows than it is wrong by more
+    than one standard error of that paired difference (a sign test on the rows where the
+    two disagree). Near-ties keep the earlier, usually simpler, family."""
+    best = searches[0]
+    for other in searches[1:]:
+        wins = sum(o and not b for o, b in zip(other.hits, best.hits, strict=True))
+        losses = sum(b and not o for o, b in zip(other.hits, best.hits, strict=True))
+        if wins - losses > (wins + losses) ** 0.5:
+            best = other
+    return best
 
-    n = len(x_train)
-    h = len(x_hold)
-    # geometric suffixes, plus the one and two holdout-lengths just before the holdout:
-    # the holdout is capped to the current concept, so rows next to it likely are too
-    wanted = {n // d for d in SEARCH_DIVISORS} | {h, 2 * h}
+
+class Window(msgspec.Struct, frozen=True):
+    """The rows a retrain searches over: training rows (oldest first), the holdout, how
+    many of the training rows are since the located change, and the base window size."""
+
+    schema: FeatureSchema
+    x_train: list[dict[str, FeatureValue]]
+    y_train: list[Label]
+    x_hold: list[dict[str, FeatureValue]]
+    y_hold: list[Label]
+    fresh: int
+    base: int
+
+
+def _search_pool(job: TrainJob, data: Window, deadline: float) -> list[Search]:
+    """Run the window search for each family; in parallel threads where the cores allow
+    (one core is left to the server), each within the retrain's search budget."""
+    families = list(job.model_types)
+    workers = max(1, min(len(families), (os.cpu_count() or 1) - 1))
+    results: dict[str, Search | TrainingFailed] = {}
+
+    def run(family: ModelType) -> None:
+        try:
+            results[family] = _search_windows(job, family, data, deadline)
+        except TrainingFailed as exc:
+            results[family] = exc
+
+    if workers == 1:
+        for family in families:
+            run(family)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, families))
+    found = [r for f in families if isinstance(r := results[f], Search)]
+    if not found:
+        raise next(r for r in results.values() if isinstance(r, TrainingFailed))
+    return found
+
+
+def _sizes(data: Window) -> list[int]:
+    """Window sizes in order of preference: the rows since a located change first, then
+    largest to smallest. Beyond the base window, doublings back into the history; within
+    it its newest 1/4, 1/16 and 1/64 and the newest one and two holdout-lengths."""
+    n, h, base, fresh = len(data.x_train), len(data.x_hold), data.base, data.fresh
+    wanted = {base // d for d in SEARCH_DIVISORS} | {h, 2 * h, n}
+    size = base * 2
+    while size < n:
+        wanted.add(size)
+        size *= 2
     sizes = {k for k in wanted if MIN_SEARCH_ROWS <= k <= n}
+    order = sorted(sizes, reverse=True) or [n]
     if MIN_TRAIN_ROWS <= fresh <= n:
         # the rows of the new concept only: right after a drift they are too few for
         # the geometric sizes to hit them exactly, and any older row is of the old concept
-        sizes.add(fresh)
-    order = sorted(sizes, reverse=True) or [n]
-    if fresh in sizes:  # a change was located: the rows before it must earn their place
         order = [fresh] + [k for k in order if k != fresh]
+    return order
+
+
+def _search_windows(job: TrainJob, family: ModelType, data: Window, deadline: float) -> Search:
+    """Fit ``family`` on each window of ``_sizes`` and keep the best on the holdout (a
+    window later in the order of preference must win by about one standard error, else
+    the earlier one, which has more data or is the located concept, wins).
+
+    After an abrupt drift the newest rows are the new concept, and a model of them wins
+    long before they fill the whole window; on a stable stream the largest window wins.
+    Windows beyond the base are fitted only while the estimated fit time (from the
+    base window's) stays within the search budget. When the rows since the change win,
+    the winner is refitted with the holdout rows added (see below)."""
+    from continual.adapters.models import CompiledModel, accuracy, fit
+
+    x_train, y_train, x_hold, y_hold = data.x_train, data.y_train, data.x_hold, data.y_hold
+    n, h = len(x_train), len(x_hold)
+    order = _sizes(data)
+    # fit the base window first: its time prices the longer ones
+    schedule = sorted(order, key=lambda k: (k > data.base, k if k > data.base else -k))
     margin = SEARCH_MARGIN_SE * 0.3 / max(1, h) ** 0.5
-    best: tuple[Any, float, int] | None = None
-    tried: list[tuple[int, float]] = []
-    for size in order:
+    fits: dict[int, tuple[Any, Any, float, list[bool]]] = {}
+    spent = 0.0
+    rate: float | None = None
+    for size in schedule:
         labels = y_train[n - size :]
         if len({str(y) for y in labels}) < 2:
             continue
+        if size > data.base and rate is not None and time.perf_counter() + rate * size > deadline:
+            continue
+        t0 = time.perf_counter()
         try:
-            pipeline = fit(job.model_type, schema, x_train[n - size :], labels, job.seed)
+            pipeline = fit(family, data.schema, x_train[n - size :], labels, job.seed)
         except ValueError as exc:
-            if best is None and size == n:
+            if not fits and size == schedule[0]:
                 raise TrainingFailed(f"fit failed: {exc}", None) from exc
             continue
-        score = accuracy(CompiledModel(pipeline, schema), x_hold, y_hold)
-        tried.append((size, score))
-        if best is None or score > best[1] + margin:
-            best = (pipeline, score, size)
-    if best is None:
+        took = time.perf_counter() - t0
+        spent += took
+        if rate is None:  # the base window: the price per row of the longer ones
+            rate = took / size
+        model = CompiledModel(pipeline, data.schema)
+        predicted = model.labels_of(model.predict_rows(x_hold))
+        hits = [p == t for p, t in zip(predicted, y_hold, strict=True)]
+        fits[size] = (pipeline, model, sum(hits) / max(1, h), hits)
+    if not fits:
         raise TrainingFailed("no training window held two classes", None)
-    pipeline, score, size = best
-    model = CompiledModel(pipeline, schema)
-    if size == fresh and size < n:
+    tried = [(k, fits[k][2]) for k in order if k in fits]
+    chosen = tried[0][0]
+    for size, score in tried[1:]:
+        if score > fits[chosen][2] + margin:
+            chosen = size
+    pipeline, model, score, hits = fits[chosen]
+    fit_rows = chosen
+    if chosen == data.fresh and chosen < n:
         # the rows since the change won: refit on them and the holdout, which is the
         # other half of them (right after a drift that doubles what the model learns
         # from). Kept only if it fits the holdout at least as well as the scored fit did,
         # which catches a degenerate refit; otherwise the scored fit is served.
         with contextlib.suppress(ValueError):
+            t0 = time.perf_counter()
             refit = fit(
-                job.model_type,
-                schema,
-                x_train[n - size :] + x_hold,
-                y_train[n - size :] + y_hold,
+                family,
+                data.schema,
+                x_train[n - chosen :] + x_hold,
+                y_train[n - chosen :] + y_hold,
                 job.seed,
             )
-            refit_model = CompiledModel(refit, schema)
+            spent += time.perf_counter() - t0
+            refit_model = CompiledModel(refit, data.schema)
             if accuracy(refit_model, x_hold, y_hold) >= score:
-                return refit, refit_model, score, size + h, tried
-    return pipeline, model, score, size, tried
+                pipeline, model, fit_rows = refit, refit_model, chosen + h
+    return Search(
+        model_type=family,
+        pipeline=pipeline,
+        model=model,
+        score=score,
+        fit_rows=fit_rows,
+        tried=tried,
+        fit_seconds=spent,
+        hits=hits,
+    )
 
 
 def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchema) -> Any:
