@@ -123,13 +123,24 @@ def log_and_register(
             )
             mlflow.set_tags({**tags, "continual.role": "retrain"})
             for c in candidates:
-                with mlflow.start_run(nested=True, run_name=c.name) as child:
+                with mlflow.start_run(
+                    experiment_id=experiment_id, nested=True, run_name=c.name
+                ) as child:
                     mlflow.log_params(c.params)
                     mlflow.log_metrics(c.metrics)
                     mlflow.set_tags({"continual.role": "candidate", "continual.winner": "false"})
                     others.append(str(child.info.run_id))
             run, version = _log_winner(
-                mlflow, params, metrics, tags, pipeline, blob, input_example, signature, model_name
+                mlflow,
+                experiment_id,
+                params,
+                metrics,
+                tags,
+                pipeline,
+                blob,
+                input_example,
+                signature,
+                model_name,
             )
         return Logged(str(run), str(version), str(parent.info.run_id), others)
     except ContinualError:
@@ -140,6 +151,7 @@ def log_and_register(
 
 def _log_winner(
     mlflow: Any,
+    experiment_id: str,
     params: Mapping[str, str],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
@@ -150,7 +162,9 @@ def _log_winner(
     model_name: str,
 ) -> tuple[str, str]:
     """Log the winning candidate's run with the model, and register it."""
-    with mlflow.start_run(nested=True, run_name=params.get("model_type", "model")) as run:
+    # nested runs name their experiment: MLflow would put them in the default one
+    name = params.get("model_type", "model")
+    with mlflow.start_run(experiment_id=experiment_id, nested=True, run_name=name) as run:
         mlflow.log_params(dict(params))
         mlflow.log_metrics(dict(metrics))
         mlflow.set_tags({**tags, "continual.role": "candidate", "continual.winner": "true"})
