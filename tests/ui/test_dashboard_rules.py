@@ -165,7 +165,38 @@ def test_status_cards_show_the_live_numbers() -> None:
         "last_retrain": "never",
         "last_retrain_title": "—",
         "retraining": False,
+        "capacity": "",
     }
+
+
+def test_status_cards_say_when_the_champion_is_at_capacity() -> None:
+    """At capacity the status card says since when, the best the pool reached, and the wait."""
+    from continual.core.types import Capacity
+
+    cap = Capacity(
+        version="3",
+        level=0.74,
+        best=0.731,
+        families=["logistic_regression", "hist_gradient_boosting"],
+        declared_at=NOW - 600,
+        row_id=100,
+        drifted=[],
+        backoff_seconds=3600,
+        retry_at=NOW + 3000,
+        trigger="threshold",
+    )
+    cards = view.status_cards(status(status="degraded", accuracy=0.74, capacity=cap), NOW, True)
+    assert cards.capacity == (
+        f"at capacity since {view.utc(NOW - 600)}: best of 2 families 73.1 %; waiting for a change"
+    )
+
+
+def test_version_rows_show_what_each_family_of_the_pool_scored() -> None:
+    """The models page lists each candidate family's holdout accuracy beside the winner."""
+    assert view.candidate_text(
+        {"candidates": "logistic_regression:0.7312,hist_gradient_boosting:0.9120"}
+    ) == ("logistic regression 73.1 % · hist gradient boosting 91.2 %")
+    assert view.candidate_text({}) == "—"
 
 
 def test_status_cards_flag_degraded_and_empty_states() -> None:

@@ -20,6 +20,7 @@ from continual.ui.format import ago, numbers, parse_iso, percent, until, utc
 EVENT_KINDS: tuple[str, ...] = (
     "retrain_started",
     "promoted",
+    "at_capacity",
     "rejected",
     "retrain_failed",
     "rollback",
@@ -75,6 +76,7 @@ class StatusCards(msgspec.Struct, frozen=True, kw_only=True):
     last_retrain: str
     last_retrain_title: str
     retraining: bool
+    capacity: str  # what the loop waits for when retraining found nothing better
 
 
 def status_cards(view: ModelStatusView, now: float, scheduler_enabled: bool) -> StatusCards:
@@ -107,7 +109,32 @@ def status_cards(view: ModelStatusView, now: float, scheduler_enabled: bool) -> 
         last_retrain=ago(last_retrain, now),
         last_retrain_title=utc(last_retrain),
         retraining=view.retrain_running,
+        capacity=capacity_text(view),
     )
+
+
+def capacity_text(view: ModelStatusView) -> str:
+    """One line on the capacity state, or "" when the champion is not at capacity."""
+    cap = view.capacity
+    if cap is None:
+        return ""
+    n = len(cap.families)
+    return (
+        f"at capacity since {utc(cap.declared_at)}: best of {n} "
+        f"{'family' if n == 1 else 'families'} {percent(cap.best)}; waiting for a change"
+    )
+
+
+def candidate_text(params: dict[str, str]) -> str:
+    """What each family of the pool scored on the holdout, from a version's params."""
+    parts = []
+    for item in params.get("candidates", "").split(","):
+        name, _, score = item.partition(":")
+        try:
+            parts.append(f"{name.replace('_', ' ')} {percent(float(score))}")
+        except ValueError:
+            continue
+    return " · ".join(parts) or "—"
 
 
 def drift_rows(report: DriftReport | None) -> list[dict[str, Any]]:
@@ -158,6 +185,7 @@ def version_rows(versions: Iterable[ModelRecord]) -> list[dict[str, Any]]:
                 "train_rows": v.params.get("n_samples", "—"),
                 "window": f"rows {first} to {last}" if first and last else "—",
                 "model_type": v.model_type.replace("_", " "),
+                "candidates": candidate_text(v.params),
                 "run_id": v.run_id,
                 "reason": v.reason,
                 "action": _action(v.status),

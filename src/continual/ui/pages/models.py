@@ -28,6 +28,7 @@ _COLUMNS: list[dict[str, Any]] = [
     {"name": "window", "label": "Training window", "field": "window", "align": "left"},
     {"name": "created", "label": "Trained (UTC)", "field": "created", "align": "left"},
     {"name": "model_type", "label": "Model", "field": "model_type", "align": "left"},
+    {"name": "candidates", "label": "Pool on holdout", "field": "candidates", "align": "left"},
     {"name": "run_id", "label": "MLflow run", "field": "run_id", "align": "left"},
     {"name": "action", "label": "", "field": "action", "align": "right"},
 ]
@@ -71,6 +72,7 @@ _ITEM_SLOT = """
     <div class="text-xs text-grey-8 q-mt-xs">holdout {{ props.row.accuracy }}
       (champion then {{ props.row.champion_accuracy }}) · {{ props.row.train_rows }} rows,
       {{ props.row.window }}</div>
+    <div class="text-xs text-grey-8">pool: {{ props.row.candidates }}</div>
     <div class="text-xs text-grey-7">{{ props.row.created }} · {{ props.row.model_type }} ·
       run <span class="font-mono">{{ props.row.run_id.slice(0, 8) }}</span></div>
   </q-card>

@@ -141,7 +141,7 @@ class OverviewPanel:
         self.empty.set_visibility(data.status.model_version is None)
         self.status.text = cards.status_text
         self.status.props(f"color={cards.status_color}")
-        self.status_sub.text = "retraining now…" if cards.retraining else ""
+        self.status_sub.text = "retraining now…" if cards.retraining else cards.capacity
         has_champion = data.status.model_version is not None
         champion_tip = f"{cards.model_type}, champion since {cards.since_title}"
         self.champion.show(cards.version, cards.since, champion_tip if has_champion else "")
