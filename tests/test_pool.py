@@ -163,3 +163,40 @@ def test_out_of_reach_threshold_gives_one_capacity_alert_and_no_retrain_storm(
         assert api.get("/model-status").json()["capacity"] is None
     finally:
         hook.close()
+
+
+def test_a_stable_stream_gets_its_history_and_a_drifted_one_the_fresh_rows(
+    client_factory: Any,
+) -> None:
+    """With no change located, the window search looks past CONTINUAL_TRAIN_WINDOW into
+    the history and serves a model of more rows; after a located change it looks no
+    further back than the change."""
+    api: Api = client_factory(
+        CONTINUAL_TRAIN_WINDOW="500", CONTINUAL_HISTORY_ROWS="4000", CONTINUAL_MIN_SAMPLES="100"
+    )
+    rows, labels = synthetic(3000, 2, 0, 3)
+    batch = [{**r, "target": y} for r, y in zip(rows, labels, strict=True)]
+    assert api.post("/data", json={"rows": batch}).status_code == 200
+    verdict = api.post("/retrain").json()
+    assert verdict["promoted"] is True
+    for candidate in verdict["candidates"]:
+        sizes = [int(w.split(":")[0]) for w in candidate["windows_tried"].split(",")]
+        assert max(sizes) > 2000 and 1000 in sizes, candidate  # doublings of 500, and all
+    assert verdict["train_rows"] > 2000  # more of the same concept won
+
+    for concept, seed in ((0, 4), (1, 5)):  # served well, then the concept mirrors
+        rows, labels = synthetic(300, 2, concept, seed)
+        preds = api.post("/predict", json={"rows": rows}).json()["predictions"]
+        items = [
+            {"prediction_id": p["prediction_id"], "label": y}
+            for p, y in zip(preds, labels, strict=True)
+        ]
+        api.post("/feedback", json={"items": items})
+    drifted = api.post("/check").json()
+    assert drifted["decision"] == "retrain", drifted
+    retrain = drifted["retrain"]
+    assert retrain["promoted"] is True, retrain
+    for candidate in retrain["candidates"]:
+        sizes = [int(w.split(":")[0]) for w in candidate["windows_tried"].split(",")]
+        assert max(sizes) <= 500, candidate  # nothing from before the change beyond the window
+    assert retrain["train_rows"] <= 300
