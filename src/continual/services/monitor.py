@@ -195,7 +195,7 @@ class Monitor:
             ok = raw_change.isdigit() and raw_rows.isdigit()
             self._fits[version] = (int(raw_change), int(raw_rows)) if ok else None
         fit = self._fits[version]
-        if fit is None:
+        if fit is None or self.store.get_meta("refresh_saturated") == version:
             return Young()
         change, rows = fit
         since = last_row_id - change + 1
