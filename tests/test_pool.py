@@ -201,3 +201,26 @@ def test_a_stable_stream_gets_its_history_and_a_drifted_one_the_fresh_rows(
         sizes = [int(w.split(":")[0]) for w in candidate["windows_tried"].split(",")]
         assert max(sizes) <= 500, candidate  # nothing from before the change beyond the window
     assert retrain["train_rows"] <= 300
+
+
+def test_a_refresh_that_finds_nothing_better_ends_the_refreshes(client_factory: Any) -> None:
+    """A champion is refitted once its concept's rows double; when that challenger is
+    rejected (more rows did not help) the champion is not refitted at every doubling."""
+    api: Api = client_factory(CONTINUAL_MODELS="logistic_regression", CONTINUAL_MIN_SAMPLES="100")
+    every, labelled = synthetic(5000, 2, 0, 6)  # one draw: one concept, one class layout
+    first = [{**r, "target": y} for r, y in zip(every[:1000], labelled[:1000], strict=True)]
+    api.post("/data", json={"rows": first})
+    assert api.post("/retrain").json()["promoted"] is True
+    decisions = []
+    for start in range(1000, 5000, 500):  # 8 x 500 rows of the same concept
+        rows, labels = every[start : start + 500], labelled[start : start + 500]
+        preds = api.post("/predict", json={"rows": rows}).json()["predictions"]
+        items = [
+            {"prediction_id": p["prediction_id"], "label": y}
+            for p, y in zip(preds, labels, strict=True)
+        ]
+        api.post("/feedback", json={"items": items})
+        check = api.post("/check").json()
+        decisions.append((check["decision"], (check["retrain"] or {}).get("promoted")))
+    # the refresh at 2,000 rows, then nothing
+    assert decisions == [("ok", None), ("retrain", False)] + [("ok", None)] * 6

@@ -375,6 +375,10 @@ class Monitor:
         ``core.policy.decide``). Declaring it is one event and one alert; a later
         rejection only renews it (a back-off that found nothing doubles)."""
         s = self.settings
+        if verdict.trigger == "refresh" and not result.promoted and m.model_version is not None:
+            # more rows of the same concept did not help: this champion has saturated, and
+            # refitting it as its rows keep doubling would only register rejected versions
+            await asyncio.to_thread(self.store.set_meta, "refresh_saturated", m.model_version)
         if (
             result.promoted
             or m.model_version is None
