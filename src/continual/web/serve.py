@@ -16,7 +16,7 @@ from litestar.params import Parameter
 
 from continual.bootstrap import Services
 from continual.core.errors import InvalidInput, NotFound, PayloadTooLarge
-from continual.core.types import DataSummary, FeatureSchema, Prediction
+from continual.core.types import FeatureSchema, Prediction
 from continual.services.ingest import FeedbackResult
 from continual.web.openapi import DataOperation
 from continual.web.schemas import (
@@ -29,6 +29,7 @@ from continual.web.schemas import (
     PredictRequest,
 )
 from continual.web.security import PROTECTED, error_responses
+from continual.web.views import DataView, data_view
 
 THREAD_ROWS = 1000  # batches above this are scored off the event loop
 IdempotencyKey = Annotated[
@@ -63,6 +64,23 @@ def _refuse_duplicate_keys(body: bytes, parsed: DataRequest) -> None:
     members = 1 + sum(len(row) for row in parsed.rows)
     if body.count(b":") > members:
         json.loads(body, object_pairs_hook=_refuse_pairs)
+
+
+def _json_rows(body: bytes, ctype: str) -> DataRequest:
+    """The body as JSON rows, whatever its label: ``curl -d`` labels JSON as a form, and
+    every other JSON route takes it so. A body that is not JSON is malformed (400) if it
+    claims to be JSON, else of a type we do not take (415)."""
+    try:
+        return _data_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
+    except msgspec.DecodeError as exc:
+        if ctype in ("application/json", "") or ctype.endswith("+json"):
+            raise ClientException(f"JSON is malformed: {exc}") from None
+        raise HTTPException(
+            f"unsupported content type {ctype!r} and the body is not JSON: send JSON or text/csv",
+            status_code=415,
+        ) from None
 
 
 @post(
@@ -129,19 +147,10 @@ async def add_data(
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype in ("text/csv", "application/csv"):
         result = await asyncio.to_thread(svc.ingest.add_csv, body, idempotency_key)
-    elif ctype in ("application/json", ""):
-        try:
-            parsed = _data_decoder.decode(body)
-        except msgspec.ValidationError as exc:
-            raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
-        except msgspec.DecodeError as exc:
-            raise ClientException(f"JSON is malformed: {exc}") from None
+    else:
+        parsed = _json_rows(body, ctype)
         _refuse_duplicate_keys(body, parsed)
         result = await asyncio.to_thread(svc.ingest.add_rows, parsed.rows, "data", idempotency_key)
-    else:
-        raise HTTPException(
-            f"unsupported content type {ctype!r}: use application/json or text/csv", status_code=415
-        )
     return DataResponse(result.accepted, result.scored_by, result.correct, result.duplicate)
 
 
@@ -152,10 +161,10 @@ async def add_data(
     responses=error_responses(401),
     **PROTECTED,
 )
-async def data_summary(state: State) -> DataSummary:
+async def data_summary(state: State) -> DataView:
     """Counts over the whole store."""
     svc: Services = state.services
-    return await asyncio.to_thread(svc.store.summary)
+    return data_view(await asyncio.to_thread(svc.store.summary))
 
 
 @post(
@@ -169,6 +178,11 @@ async def data_summary(state: State) -> DataSummary:
 async def generate(state: State, data: GenerateRequest) -> GenerateResponse:
     """make_classification rows `feature1..N` with label `target`; same concept and seed, same rows."""
     svc: Services = state.services
+    most = svc.settings.max_generate_rows
+    if data.n_samples > most:
+        raise InvalidInput(
+            f"n_samples: at most {most} (CONTINUAL_MAX_GENERATE_ROWS)", {"field": "n_samples"}
+        )
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
     result = await asyncio.to_thread(
         svc.ingest.generate, data.n_samples, data.n_features, data.concept, seed
