@@ -16,6 +16,7 @@ from litestar.params import Parameter
 
 from continual.bootstrap import Services
 from continual.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from continual.core.schema import validate_unlabelled
 from continual.core.types import FeatureSchema, Prediction
 from continual.services.ingest import FeedbackResult
 from continual.web.openapi import DataOperation
@@ -83,6 +84,17 @@ def _json_rows(body: bytes, ctype: str) -> DataRequest:
         ) from None
 
 
+def _check_before_a_model(svc: Services, data: PredictRequest) -> None:
+    """Bad input is a 422 whether or not a model is loaded yet (the 503 comes after)."""
+    schema = svc.ingest.known_schema()
+    if schema is not None:
+        one = data.features is not None
+        rows = [data.features] if data.features is not None else data.rows or []
+        validate_unlabelled(
+            rows, schema, svc.settings.max_batch_rows, "features" if one else "rows"
+        )
+
+
 @post(
     "/predict",
     status_code=200,
@@ -96,6 +108,8 @@ async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredi
     svc: Services = state.services
     if (data.features is None) == (data.rows is None):
         raise InvalidInput("body: send exactly one of `features` or `rows`", {"field": "features"})
+    if svc.holder.current is None:
+        _check_before_a_model(svc, data)
     started = time.perf_counter()
     if data.features is not None:
         one = svc.predictor.predict([data.features], name="features")[1][0]
