@@ -10,10 +10,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.reliability import fuzz
 from tests.reliability.harness import BACKGROUND, record
 
 
+@pytest.mark.timeout(1500)  # two schemathesis runs, ~2 min each on an idle box
 def test_schemathesis_finds_nothing(workdir: Path, mlflow_template: Path) -> None:
     """Every check, nothing filtered: 0 failures with a model; before data only /predict's 503."""
     outs, keys = BACKGROUND.result("schemathesis", lambda: fuzz.run(workdir, mlflow_template))
