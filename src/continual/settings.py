@@ -77,6 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     experiment_name: str = "continual"
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch_rows: int = 100_000
+    max_generate_rows: int = 1_000_000
     retrain_timeout_seconds: float = 900.0
     mlflow_timeout_seconds: float = 10.0
     mlflow_max_retries: int = 2
@@ -215,6 +216,7 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_EXPERIMENT", "experiment_name", str),
     ("CONTINUAL_MAX_BODY_BYTES", "max_body_bytes", int),
     ("CONTINUAL_MAX_BATCH_ROWS", "max_batch_rows", int),
+    ("CONTINUAL_MAX_GENERATE_ROWS", "max_generate_rows", int),
     ("CONTINUAL_RETRAIN_TIMEOUT_SECONDS", "retrain_timeout_seconds", _float),
     ("CONTINUAL_MLFLOW_TIMEOUT_SECONDS", "mlflow_timeout_seconds", _float),
     ("CONTINUAL_MLFLOW_MAX_RETRIES", "mlflow_max_retries", int),
@@ -270,6 +272,11 @@ def _ranges(s: dict[str, Any]) -> list[str]:
     need(s["cooldown_seconds"] >= 0, "CONTINUAL_COOLDOWN_SECONDS", "must not be negative")
     need(s["max_body_bytes"] >= 1024, "CONTINUAL_MAX_BODY_BYTES", "must be at least 1024")
     need(s["max_batch_rows"] >= 1, "CONTINUAL_MAX_BATCH_ROWS", "must be at least 1")
+    need(
+        1 <= s["max_generate_rows"] <= 1_000_000,
+        "CONTINUAL_MAX_GENERATE_ROWS",
+        "must be 1 to 1000000",
+    )
     need(s["retrain_timeout_seconds"] > 0, "CONTINUAL_RETRAIN_TIMEOUT_SECONDS", "must be positive")
     need(s["mlflow_timeout_seconds"] > 0, "CONTINUAL_MLFLOW_TIMEOUT_SECONDS", "must be positive")
     need(s["prediction_buffer_max"] >= 100, "CONTINUAL_PREDICTION_BUFFER_MAX", "must be >= 100")

@@ -5,24 +5,23 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import msgspec
 from litestar import get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from continual.bootstrap import Services
-from continual.core.types import Event, ModelRecord, RetrainResult, ServedPeriod
+from continual.core.types import RetrainResult
 from continual.services.monitor import CheckResult
 from continual.web.schemas import PromoteRequest, RetrainRequest
 from continual.web.security import PROTECTED, error_responses
-
-
-class ModelsView(msgspec.Struct):
-    """Every version with metrics and status, and which served when."""
-
-    champion: str | None
-    versions: list[ModelRecord]
-    served: list[ServedPeriod]
+from continual.web.views import (
+    EventView,
+    ModelsView,
+    ModelVersion,
+    event_view,
+    model_version,
+    models_view,
+)
 
 
 @post(
@@ -66,8 +65,7 @@ async def models(state: State) -> ModelsView:
     svc: Services = state.services
     versions = await asyncio.to_thread(svc.store.versions)
     served = await asyncio.to_thread(svc.store.served_periods)
-    champion = next((v.version for v in versions if v.status == "champion"), None)
-    return ModelsView(champion, versions, served)
+    return models_view(versions, served)
 
 
 @post(
@@ -82,11 +80,11 @@ async def promote(
     state: State,
     version: Annotated[str, Parameter(max_length=32)],
     data: PromoteRequest | None = None,
-) -> ModelRecord:
+) -> ModelVersion:
     """Verified, committed, swapped; MLflow's alias follows."""
     svc: Services = state.services
     reason = data.reason if data is not None else "manual promotion"
-    return await svc.registry.promote(version, reason, kind="rollback")
+    return model_version(await svc.registry.promote(version, reason, kind="rollback"))
 
 
 @get(
@@ -101,10 +99,11 @@ async def events(
     kind: Annotated[str | None, Parameter(max_length=32, required=False)] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     before: Annotated[int | None, Parameter(ge=1, required=False)] = None,
-) -> list[Event]:
+) -> list[EventView]:
     """Page backwards with `before` (an event id)."""
     svc: Services = state.services
-    return await asyncio.to_thread(svc.store.events, limit, kind, before)
+    found = await asyncio.to_thread(svc.store.events, limit, kind, before)
+    return [event_view(e) for e in found]
 
 
 ROUTES: list[Any] = [check, retrain, models, promote, events]

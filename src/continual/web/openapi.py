@@ -1,7 +1,7 @@
 """Corrections to the generated OpenAPI document, so that it says what the server does.
 
 Litestar's generator gets a few things wrong for our msgspec Structs, and some rules are
-only known at run time. ``CorrectedJson`` serves ``/schema/openapi.json`` with:
+only known at run time. ``corrected`` returns the generated document with:
 
 - request bodies described by msgspec itself (the decoder's own schema): unknown fields
   refused (``additionalProperties: false``) and bounds kept inside ``anyOf`` branches
@@ -9,8 +9,9 @@ only known at run time. ``CorrectedJson`` serves ``/schema/openapi.json`` with:
 - the rules the handlers check: a batch holds 1 to ``CONTINUAL_MAX_BATCH_ROWS`` rows,
   ``/predict`` takes exactly one of ``features`` and ``rows``, labels and numbers within
   +-2**53, category strings up to 1,000 characters, optional bodies optional;
-- when ``CONTINUAL_FEATURES`` fixes the feature schema at start-up, the exact rows
-  (names, kinds, label type) of ``/predict``, ``/data``, ``/feedback`` and ``/generate``;
+- once the feature schema is fixed (by ``CONTINUAL_FEATURES`` or by the first data), the
+  exact rows (names, kinds, label type) of ``/predict``, ``/data``, ``/feedback`` and
+  ``/generate``; before that, what the first data may hold;
 - every status a route can answer: 422 for bad parameters, 503 for a busy database,
   507 for a full disk, 429 where a rate limit applies.
 """
@@ -22,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Request
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
@@ -71,6 +70,7 @@ JSON = dict[str, Any]
 REF = "#/components/schemas/{name}"
 LIMIT = 2**53  # core.schema refuses integers (features and labels) beyond it
 MAX_CATEGORY = 1000  # core.schema.MAX_CATEGORY_LENGTH
+MAX_NAME = 200  # core.schema.MAX_NAME_LENGTH
 OPTIONAL_BODIES = {("post", "/retrain"), ("post", "/models/{version}/promote")}
 WRITES = {"/data", "/feedback", "/generate", "/check", "/retrain", "/models/{version}/promote"}
 _ERRORS = {
@@ -105,17 +105,23 @@ def _label(kind: str) -> JSON:
     return {"type": "string", "minLength": 1}
 
 
-def _row(features: FeatureSchema | None, labelled: bool) -> JSON:
-    """One row: exact when the schema is configured, else any names with number/string values."""
+def _row(features: FeatureSchema | None, labelled: bool, label: str) -> JSON:
+    """One row: exact once the schema is fixed, else what the first data may hold."""
     if features is None:
         values: JSON = {"anyOf": [_number(), {"type": "string", "maxLength": MAX_CATEGORY}]}
-        return {
+        row: JSON = {
             "type": "object",
             "description": "feature name -> number (numeric) or string (categorical)"
-            + (", plus the label column" if labelled else ""),
+            + (", plus the label column; the first row fixes the schema" if labelled else ""),
             "additionalProperties": values,
+            # core.schema: names of 1 to 200 characters without surrounding spaces
+            "propertyNames": {"minLength": 1, "maxLength": MAX_NAME, "pattern": r"^\S(.*\S)?$"},
             "minProperties": 2 if labelled else 1,
         }
+        if labelled:
+            row["properties"] = {label: {"anyOf": [_label("int"), _label("str")]}}
+            row["required"] = [label]
+        return row
     props: JSON = {
         f.name: _number() if f.kind == "numeric" else {"type": "string", "maxLength": MAX_CATEGORY}
         for f in features.features
@@ -136,8 +142,8 @@ def _batch(row: JSON, max_rows: int) -> JSON:
     return {"type": "array", "items": row, "minItems": 1, "maxItems": max_rows}
 
 
-def _predict_body(features: FeatureSchema | None, max_rows: int) -> JSON:
-    row = _row(features, labelled=False)
+def _predict_body(features: FeatureSchema | None, max_rows: int, label: str) -> JSON:
+    row = _row(features, labelled=False, label=label)
     one = {"features": row, "rows": {"type": "null"}}
     many = {"rows": _batch(row, max_rows), "features": {"type": "null"}}
     return {
@@ -195,14 +201,14 @@ def _csv_body(features: FeatureSchema | None) -> JSON:
     return body
 
 
-def correct_components(doc: JSON, settings: Settings) -> None:
+def correct_components(doc: JSON, settings: Settings, features: FeatureSchema | None) -> None:
     """Request bodies from msgspec's own schema, plus the rules the handlers check."""
     comps: JSON = doc.setdefault("components", {}).setdefault("schemas", {})
     _, generated = msgspec.json.schema_components(_request_structs(), ref_template=REF)
     comps.update(generated)
-    features = settings.features
     max_rows = settings.max_batch_rows
-    comps["PredictRequest"] = _predict_body(features, max_rows)
+    label = settings.label_column
+    comps["PredictRequest"] = _predict_body(features, max_rows, label)
     feedback = comps["FeedbackRequest"]["properties"]
     feedback["items"].update(minItems=1, maxItems=max_rows)
     item = comps["FeedbackItem"]["properties"]
@@ -212,7 +218,11 @@ def correct_components(doc: JSON, settings: Settings) -> None:
         {"anyOf": [_label("int"), _label("str")]} if label_kind is None else _label(label_kind)
     )
     item["label"]["description"] = description
-    comps["DataRequest"]["properties"]["rows"] = _batch(_row(features, labelled=True), max_rows)
+    if label_kind is not None and "Prediction" in comps:
+        comps["Prediction"]["properties"]["prediction"] = _label(label_kind)
+    rows = _batch(_row(features, labelled=True, label=label), max_rows)
+    comps["DataRequest"]["properties"]["rows"] = rows
+    comps["GenerateRequest"]["properties"]["n_samples"]["maximum"] = settings.max_generate_rows
     n_features = _generate_features(features)
     if n_features is not None:
         comps["GenerateRequest"]["properties"]["n_features"] = n_features
@@ -260,29 +270,14 @@ def correct_operations(doc: JSON, settings: Settings) -> None:
                 responses.setdefault(str(code), _error(code))
 
 
-def corrected(doc: JSON, settings: Settings) -> JSON:
-    """A corrected copy of the generated document."""
+def corrected(doc: JSON, settings: Settings, features: FeatureSchema | None) -> JSON:
+    """A corrected copy of the generated document for the feature schema in force."""
     out = copy.deepcopy(doc)
-    correct_components(out, settings)
+    correct_components(out, settings, features)
     correct_operations(out, settings)
     data = out.get("paths", {}).get("/data", {}).get("post")
     if data is not None:
         content = data["requestBody"]["content"]
         content["application/json"]["schema"] = {"$ref": REF.format(name="DataRequest")}
-        content["text/csv"]["schema"] = _csv_body(settings.features)
+        content["text/csv"]["schema"] = _csv_body(features)
     return out
-
-
-class CorrectedJson(JsonRenderPlugin):
-    """Serves ``/schema/openapi.json`` corrected (made once, on the first request)."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
-        self._doc: JSON | None = None
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        """The corrected document as JSON."""
-        if self._doc is None:
-            self._doc = corrected(openapi_schema, self.settings)
-        return self.render_json(request, self._doc)

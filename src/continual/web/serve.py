@@ -16,7 +16,8 @@ from litestar.params import Parameter
 
 from continual.bootstrap import Services
 from continual.core.errors import InvalidInput, NotFound, PayloadTooLarge
-from continual.core.types import DataSummary, FeatureSchema, Prediction
+from continual.core.schema import validate_unlabelled
+from continual.core.types import FeatureSchema, Prediction
 from continual.services.ingest import FeedbackResult
 from continual.web.openapi import DataOperation
 from continual.web.schemas import (
@@ -29,6 +30,7 @@ from continual.web.schemas import (
     PredictRequest,
 )
 from continual.web.security import PROTECTED, error_responses
+from continual.web.views import DataView, data_view
 
 THREAD_ROWS = 1000  # batches above this are scored off the event loop
 IdempotencyKey = Annotated[
@@ -65,6 +67,34 @@ def _refuse_duplicate_keys(body: bytes, parsed: DataRequest) -> None:
         json.loads(body, object_pairs_hook=_refuse_pairs)
 
 
+def _json_rows(body: bytes, ctype: str) -> DataRequest:
+    """The body as JSON rows, whatever its label: ``curl -d`` labels JSON as a form, and
+    every other JSON route takes it so. A body that is not JSON is malformed (400) if it
+    claims to be JSON, else of a type we do not take (415)."""
+    try:
+        return _data_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
+    except msgspec.DecodeError as exc:
+        if ctype in ("application/json", "") or ctype.endswith("+json"):
+            raise ClientException(f"JSON is malformed: {exc}") from None
+        raise HTTPException(
+            f"unsupported content type {ctype!r} and the body is not JSON: send JSON or text/csv",
+            status_code=415,
+        ) from None
+
+
+def _check_before_a_model(svc: Services, data: PredictRequest) -> None:
+    """Bad input is a 422 whether or not a model is loaded yet (the 503 comes after)."""
+    schema = svc.ingest.known_schema()
+    if schema is not None:
+        one = data.features is not None
+        rows = [data.features] if data.features is not None else data.rows or []
+        validate_unlabelled(
+            rows, schema, svc.settings.max_batch_rows, "features" if one else "rows"
+        )
+
+
 @post(
     "/predict",
     status_code=200,
@@ -78,6 +108,8 @@ async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredi
     svc: Services = state.services
     if (data.features is None) == (data.rows is None):
         raise InvalidInput("body: send exactly one of `features` or `rows`", {"field": "features"})
+    if svc.holder.current is None:
+        _check_before_a_model(svc, data)
     started = time.perf_counter()
     if data.features is not None:
         one = svc.predictor.predict([data.features], name="features")[1][0]
@@ -129,19 +161,10 @@ async def add_data(
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype in ("text/csv", "application/csv"):
         result = await asyncio.to_thread(svc.ingest.add_csv, body, idempotency_key)
-    elif ctype in ("application/json", ""):
-        try:
-            parsed = _data_decoder.decode(body)
-        except msgspec.ValidationError as exc:
-            raise InvalidInput(f"body: {exc}", {"field": "rows"}) from None
-        except msgspec.DecodeError as exc:
-            raise ClientException(f"JSON is malformed: {exc}") from None
+    else:
+        parsed = _json_rows(body, ctype)
         _refuse_duplicate_keys(body, parsed)
         result = await asyncio.to_thread(svc.ingest.add_rows, parsed.rows, "data", idempotency_key)
-    else:
-        raise HTTPException(
-            f"unsupported content type {ctype!r}: use application/json or text/csv", status_code=415
-        )
     return DataResponse(result.accepted, result.scored_by, result.correct, result.duplicate)
 
 
@@ -152,10 +175,10 @@ async def add_data(
     responses=error_responses(401),
     **PROTECTED,
 )
-async def data_summary(state: State) -> DataSummary:
+async def data_summary(state: State) -> DataView:
     """Counts over the whole store."""
     svc: Services = state.services
-    return await asyncio.to_thread(svc.store.summary)
+    return data_view(await asyncio.to_thread(svc.store.summary))
 
 
 @post(
@@ -169,6 +192,11 @@ async def data_summary(state: State) -> DataSummary:
 async def generate(state: State, data: GenerateRequest) -> GenerateResponse:
     """make_classification rows `feature1..N` with label `target`; same concept and seed, same rows."""
     svc: Services = state.services
+    most = svc.settings.max_generate_rows
+    if data.n_samples > most:
+        raise InvalidInput(
+            f"n_samples: at most {most} (CONTINUAL_MAX_GENERATE_ROWS)", {"field": "n_samples"}
+        )
     seed = data.seed if data.seed is not None else secrets.randbelow(2**31)
     result = await asyncio.to_thread(
         svc.ingest.generate, data.n_samples, data.n_features, data.concept, seed
