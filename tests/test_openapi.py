@@ -113,7 +113,7 @@ def test_every_time_is_iso_8601_utc(api: Api) -> None:
 
 
 def test_bad_input_is_422_before_a_model_too(client_factory: Any) -> None:
-    """With the schema configured and no model, a bad /predict body is a 422, a good one 503."""
+    """With the schema configured and no model, a bad /predict body is a 422, a good one 409."""
     api = client_factory(CONTINUAL_FEATURES="feature1:numeric,feature2:numeric,target:int")
     empty = api.post("/predict", json={"rows": []})
     assert (empty.status_code, empty.json()["detail"]) == (422, {"field": "rows"})
@@ -121,4 +121,4 @@ def test_bad_input_is_422_before_a_model_too(client_factory: Any) -> None:
     assert missing.status_code == 422
     assert "feature2" in missing.json()["error"]
     good = api.post("/predict", json={"features": {"feature1": 0.1, "feature2": 0.2}})
-    assert good.status_code == 503
+    assert (good.status_code, good.json()["detail"]) == (409, {"status": "no_model"})

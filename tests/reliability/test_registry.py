@@ -52,7 +52,7 @@ def test_a_model_the_service_did_not_produce_is_never_loaded(
     assert figures.promote_foreign == 404
     assert figures.alias_after_restart == "1"
     assert (figures.ready_after_tamper, figures.ready_reason) == (503, "no model is loaded")
-    assert figures.predict_after_tamper == 503
+    assert figures.predict_after_tamper == 409  # no model: nothing is served
     assert len(figures.refused_events) == 1
     assert "version 1 refused" in figures.refused_events[0]
     assert not figures.command_ran

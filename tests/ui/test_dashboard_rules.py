@@ -172,6 +172,7 @@ def test_status_cards_show_the_live_numbers() -> None:
 def test_status_cards_say_when_the_champion_is_at_capacity() -> None:
     """At capacity the status card says since when, the best the pool reached, and the wait."""
     from continual.core.types import Capacity
+    from continual.services.monitor import capacity_view
 
     cap = Capacity(
         version="3",
@@ -185,7 +186,10 @@ def test_status_cards_say_when_the_champion_is_at_capacity() -> None:
         retry_at=NOW + 3000,
         trigger="threshold",
     )
-    cards = view.status_cards(status(status="degraded", accuracy=0.74, capacity=cap), NOW, True)
+    shown = capacity_view(cap)
+    assert shown is not None
+    assert shown.declared_at == "2026-09-21T21:23:20.000+00:00"
+    cards = view.status_cards(status(status="degraded", accuracy=0.74, capacity=shown), NOW, True)
     assert cards.capacity == (
         f"at capacity since {view.utc(NOW - 600)}: best of 2 families 73.1 %; waiting for a change"
     )

@@ -60,6 +60,41 @@ DETECT_MIN_ROWS = 100
 
 
 _decode_capacity = msgspec.json.Decoder(Capacity).decode
+
+
+class CapacityView(msgspec.Struct, frozen=True, kw_only=True):
+    """The capacity state as the API shows it (times in ISO 8601 UTC)."""
+
+    version: str
+    level: float
+    best: float
+    families: list[str]
+    declared_at: str | None
+    row_id: int
+    drifted: list[str]
+    backoff_seconds: float
+    retry_at: str | None
+    trigger: str
+
+
+def capacity_view(cap: Capacity | None) -> CapacityView | None:
+    """``cap`` for the API and the dashboard."""
+    if cap is None:
+        return None
+    return CapacityView(
+        version=cap.version,
+        level=cap.level,
+        best=cap.best,
+        families=cap.families,
+        declared_at=iso(cap.declared_at),
+        row_id=cap.row_id,
+        drifted=cap.drifted,
+        backoff_seconds=cap.backoff_seconds,
+        retry_at=iso(cap.retry_at),
+        trigger=cap.trigger,
+    )
+
+
 CAPACITY_MAX_BACKOFF = 7 * 24 * 3600.0
 
 
@@ -89,7 +124,7 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     retrain_error: str | None = None
     at: str | None = None
     duration_seconds: float = 0.0
-    capacity: Capacity | None = None  # held when retraining could not beat the champion
+    capacity: CapacityView | None = None  # held when retraining could not beat the champion
 
 
 class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,7 +148,7 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     cooldown_remaining_seconds: float
     retrain_running: bool
     drift: drift.DriftReport | None
-    capacity: Capacity | None = None
+    capacity: CapacityView | None = None
 
 
 class Monitor:
@@ -352,7 +387,7 @@ class Monitor:
             retrain_error=error,
             at=iso(now),
             duration_seconds=round(time.perf_counter() - started, 4),
-            capacity=cap,
+            capacity=capacity_view(cap),
         )
         self.last_check = result
         return result
@@ -485,5 +520,5 @@ class Monitor:
             ),
             retrain_running=self.retrainer.running,
             drift=self.last_drift,
-            capacity=self.capacity(m.model_version),
+            capacity=capacity_view(self.capacity(m.model_version)),
         )

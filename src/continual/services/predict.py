@@ -15,7 +15,7 @@ import msgspec
 
 from continual.adapters.db import Store
 from continual.core.clock import Clock
-from continual.core.errors import Unavailable
+from continual.core.errors import Conflict, Unavailable
 from continual.core.schema import validate_unlabelled
 from continual.core.types import Prediction
 from continual.services.holder import ModelHolder
@@ -97,9 +97,9 @@ class PredictService:
         """Predict a batch; return the version used and one ``Prediction`` per row."""
         bundle = self.holder.current
         if bundle is None:
-            raise Unavailable(
-                "no model is loaded yet: add data and retrain", {"status": "no_model"}
-            )
+            # 409, not 503: the request is fine and the service is up; what it asks for
+            # waits on the service's state (a first model), which a retry alone won't change
+            raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
         self.log.room(len(rows))
         clean = validate_unlabelled(rows, bundle.schema, self.max_rows, name)
         model = bundle.model

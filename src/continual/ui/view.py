@@ -120,7 +120,7 @@ def capacity_text(view: ModelStatusView) -> str:
         return ""
     n = len(cap.families)
     return (
-        f"at capacity since {utc(cap.declared_at)}: best of {n} "
+        f"at capacity since {utc(parse_iso(cap.declared_at))}: best of {n} "
         f"{'family' if n == 1 else 'families'} {percent(cap.best)}; waiting for a change"
     )
 

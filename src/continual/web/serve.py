@@ -100,7 +100,7 @@ def _check_before_a_model(svc: Services, data: PredictRequest) -> None:
     status_code=200,
     tags=["serve"],
     summary="Predict one row (`features`) or a batch (`rows`)",
-    responses=error_responses(400, 401, 413, 422, 503),
+    responses=error_responses(400, 401, 409, 413, 422, 503),
     **PROTECTED,
 )
 async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredictions:
