@@ -7,8 +7,9 @@ directory, growing from 10 thousand to 1 million rows of 20 features:
 - predict: single-row requests per second and p50/p99 under concurrent load (wrk, or
   the asyncio client when wrk is missing), as ratios to the same server's ``/health``
   and to in-process ``predict_proba`` of the very model served; 10,000-row batches as
-  rows per second against in-process ``predict_proba``; LogisticRegression and
-  HistGradientBoosting.
+  rows per second against in-process ``predict_proba``; LogisticRegression,
+  HistGradientBoosting and RandomForest, each served as the champion in turn (target:
+  a tree champion's single-row rate at least half the linear champion's).
 - ingest: ``POST /data`` (JSON and CSV, 10,000-row batches) against raw ``sqlite3``
   ``executemany`` of the same rows into the same table layout on the same disk.
 - check at 10 thousand and 1 million rows; retrain (fit, gate, MLflow, registration,
@@ -19,6 +20,7 @@ Ratios are taken in the same run; figures are medians over repeats.
 
     uv run python benchmarks/speed.py              # full (~10 min)
     uv run python benchmarks/speed.py --quick      # up to 100 thousand rows, short loads
+    uv run python benchmarks/speed.py --predict-only --no-write   # predict of each family (~4 min)
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class Options:
     repeats: int = 3
     connections: int = 4
     tool: str = "auto"
-    models: tuple[str, ...] = ("logistic_regression", "hist_gradient_boosting")
+    models: tuple[str, ...] = ("logistic_regression", "hist_gradient_boosting", "random_forest")
+    predict_only: bool = False
 
 
 @dataclass
@@ -190,13 +193,16 @@ def in_process_single(pipeline: Any, frame: Any, seconds: float) -> float:
     return n / (time.perf_counter() - started)
 
 
-def compiled_single(pipeline: Any, rows: Sequence[dict[str, float]], seconds: float) -> float:
-    """Rows per second of the service's own serving path (``CompiledModel``), one row a call."""
+def compiled_single(
+    pipeline: Any, onnx: bytes | None, rows: Sequence[dict[str, float]], seconds: float
+) -> float:
+    """Rows per second of the service's own serving path (``CompiledModel``, through the
+    version's ONNX bytes when the server serves them), one row a call."""
     from continual.adapters.models import CompiledModel
     from continual.core.schema import infer_schema
 
     schema = infer_schema({**rows[0], "target": 0}, "target", "bench")
-    model = CompiledModel(pipeline, schema)
+    model = CompiledModel(pipeline, schema, onnx)
     n, deadline = 0, time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
@@ -230,7 +236,10 @@ def predict_phase(
     pipeline = champion_pipeline(server, http)
     frame, _ = data.frame(range(10_000, 10_001))
     inproc_single = in_process_single(pipeline, frame, min(opts.seconds, 5))
-    compiled = compiled_single(pipeline, rows[:256], min(opts.seconds, 5))
+    status = http.get("/model-status")
+    local_onnx = server.data_dir / "models" / f"{status['model_version']}.onnx"
+    onnx = local_onnx.read_bytes() if status["runtime"] == "onnx" else None
+    compiled = compiled_single(pipeline, onnx, rows[:256], min(opts.seconds, 5))
     batch_body = _encode({"rows": rows})
     batch = timed(lambda: post_raw(http, "/predict", batch_body), max(3, opts.repeats))
     inproc_batch = timed(lambda: pipeline.predict_proba(frame), max(5, opts.repeats))
@@ -242,6 +251,7 @@ def predict_phase(
         "single": single,
         "inproc_single": inproc_single,
         "compiled_single": compiled,
+        "runtime": status["runtime"],
         "batch_rps": BATCH / median(batch),
         "inproc_batch_rps": BATCH / median(inproc_batch),
         "decode_rps": BATCH / median(decode_only),
@@ -421,8 +431,49 @@ def during_retrain(server: Server, data: Data, opts: Options, res: Results) -> N
     )
 
 
+def other_models(server: Server, data: Data, opts: Options, res: Results) -> None:
+    """Predict with each further family as the champion (restarted with it, a 10,000-row window)."""
+    for model in opts.models[1:]:
+        server.stop_process()
+        server.env["CONTINUAL_MODEL"] = model
+        server.env["CONTINUAL_TRAIN_WINDOW"] = "10000"
+        server.start_process()
+        server.wait_for("/ready", 120)
+        http = server.http(timeout=1800)
+        try:
+            got = http.post("/retrain", {"reason": f"benchmark: {model}"})
+            if not got["promoted"]:  # the gate may keep the linear champion: serve it anyway
+                http.post(f"/models/{got['version']}/promote", {"reason": "benchmark"})
+            predict_phase(server, http, data, opts, model, res)
+        except Exception as exc:  # keep every figure measured so far
+            res.notes.append(f"{model}: not measured ({type(exc).__name__}: {exc})"[:300])
+        http.close()
+
+
+def run_predict_only(opts: Options) -> Results:
+    """Only the predict phases, of every family, on 10,000 rows of history."""
+    res = Results(
+        tool="wrk" if opts.tool == "wrk" or (opts.tool == "auto" and wrk_available()) else "asyncio"
+    )
+    data = Data()
+    server = Server({"CONTINUAL_COOLDOWN_SECONDS": "86400", "CONTINUAL_MAX_BATCH_ROWS": str(BATCH)})
+    try:
+        server.start()
+        http = server.http(timeout=1800)
+        fill(http, data, 0, 10_000)
+        res.first_retrain = warm_retrain(http)
+        predict_phase(server, http, data, opts, opts.models[0], res)
+        http.close()
+        other_models(server, data, opts, res)
+    finally:
+        server.stop()
+    return res
+
+
 def run(opts: Options) -> Results:
     """Every phase, on one data directory."""
+    if opts.predict_only:
+        return run_predict_only(opts)
     res = Results(
         tool="wrk" if opts.tool == "wrk" or (opts.tool == "auto" and wrk_available()) else "asyncio"
     )
@@ -471,21 +522,7 @@ def run(opts: Options) -> Results:
         time.sleep(2)
         res.rss_ready = server.rss_mib()
         print(f"  start-up to /ready with {have:,} rows: {res.startup_ready:.2f} s", flush=True)
-        for model in opts.models[1:]:
-            server.stop_process()
-            server.env["CONTINUAL_MODEL"] = model
-            server.env["CONTINUAL_TRAIN_WINDOW"] = "10000"
-            server.start_process()
-            server.wait_for("/ready", 120)
-            http = server.http(timeout=1800)
-            try:
-                got = http.post("/retrain", {"reason": f"benchmark: {model}"})
-                if not got["promoted"]:  # the gate may keep the linear champion: serve it anyway
-                    http.post(f"/models/{got['version']}/promote", {"reason": "benchmark"})
-                predict_phase(server, http, data, opts, model, res)
-            except Exception as exc:  # keep every figure measured so far
-                res.notes.append(f"{model}: not measured ({type(exc).__name__}: {exc})"[:300])
-            http.close()
+        other_models(server, data, opts, res)
     finally:
         server.stop()
     return res
@@ -509,6 +546,7 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
         f"directory (MLflow creating its tables, {res.first_retrain:.1f} s here) is excluded.",
     ]
     rows = []
+    linear = res.predict.get("logistic_regression")
     for model, p in res.predict.items():
         h: LoadResult = p["health"]
         f: LoadResult = p["features"]
@@ -525,10 +563,16 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                 fmt(p["inproc_single"], 0),
                 f"{s.rps / p['inproc_single']:.2f}",
                 fmt(p["compiled_single"], 0),
+                p.get("runtime", ""),
+                "" if linear is None else f"{s.rps / linear['single'].rps:.2f}",
+                ""
+                if linear is None or model == "logistic_regression"
+                else _verdict(s.rps / linear["single"].rps >= 0.5),
             ]
         )
     parts += [
-        "**Predict, one row per request** (target: at least half the server's own `/health` rate):",
+        "**Predict, one row per request** (targets: at least half the server's own `/health` rate; "
+        "a tree champion at least half the linear champion's rate, same run):",
         table(
             [
                 "model",
@@ -541,6 +585,9 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                 "in-process predict_proba rows/s (1-row calls)",
                 "÷ in-process",
                 "in-process compiled model rows/s (the server's path)",
+                "runtime",
+                "÷ linear champion",
+                "target",
             ],
             rows,
         ),
@@ -665,6 +712,9 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
         ]
         if not d["covered"]:
             parts.append("(the retrain ended before the load did: part of the load ran without it)")
+    if opts.predict_only:
+        parts += [f"Note: {n}" for n in res.notes]
+        return "\n\n".join(parts)
     parts += [
         "**Start-up and memory**:",
         table(
@@ -698,6 +748,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
         action="store_true",
         help="up to 100 thousand rows, 3 s loads, 2 repeats, LogisticRegression only",
     )
+    p.add_argument(
+        "--predict-only",
+        action="store_true",
+        help="only the predict phases, of every family, on 10 thousand rows",
+    )
     p.add_argument("--max-rows", type=int, default=None)
     p.add_argument("--seconds", type=float, default=None, help="duration of each load")
     p.add_argument("--repeats", type=int, default=None)
@@ -718,6 +773,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
             tool=a.tool,
             models=("logistic_regression",),
         )
+    opts.predict_only = a.predict_only
     if a.max_rows is not None:
         opts.max_rows = a.max_rows
     if a.seconds is not None:
@@ -725,7 +781,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
     if a.repeats is not None:
         opts.repeats = a.repeats
     if a.section is None:
-        a.section = "speed-quick" if a.quick else "speed"
+        a.section = "speed-quick" if a.quick else "speed-predict" if a.predict_only else "speed"
     return opts, a
 
 
@@ -743,7 +799,11 @@ def main(argv: Sequence[str] | None = None) -> str:
     print()
     print(text)
     if not args.no_write:
-        title = "## Speed (quick set)" if args.section == "speed-quick" else "## Speed"
+        titles = {
+            "speed-quick": "## Speed (quick set)",
+            "speed-predict": "## Speed: predict, every family",
+        }
+        title = titles.get(args.section, "## Speed")
         write_section(args.section, f"{title}\n\n{text}")
     return text
 

@@ -98,9 +98,13 @@ def fit(
 
 
 class CompiledModel:
-    """A fitted pipeline lifted into numpy: encodes dict rows and predicts probabilities."""
+    """A fitted pipeline lifted into numpy: encodes dict rows and predicts probabilities.
 
-    def __init__(self, pipeline: Any, schema: FeatureSchema) -> None:
+    ``runtime`` says what computes the probabilities of the encoded matrix: ``numpy``
+    (linear models: one matrix product, faster than any runtime call), ``onnx`` (every
+    other family, given the version's ONNX bytes) or ``sklearn`` (a version without them)."""
+
+    def __init__(self, pipeline: Any, schema: FeatureSchema, onnx: bytes | None = None) -> None:
         prep = pipeline.named_steps["prep"]
         estimator = pipeline.named_steps["model"]
         self.pipeline = pipeline
@@ -134,6 +138,13 @@ class CompiledModel:
                 "softmax" if kind == "LogisticRegression" else "ovr",
             )
         self._estimator = estimator
+        self._session: Any = None
+        self.runtime = "sklearn" if self._linear is None else "numpy"
+        if onnx is not None and self._linear is None:
+            from continual.adapters.onnx import Session
+
+            self._session = Session(onnx)
+            self.runtime = "onnx"
 
     def encode(self, rows: Sequence[Mapping[str, FeatureValue]]) -> Matrix:
         """Rows (already validated) to the model's input matrix."""
@@ -152,6 +163,8 @@ class CompiledModel:
 
     def predict_proba(self, x: Matrix) -> Matrix:
         """Class probabilities for an encoded matrix, columns in ``classes`` order."""
+        if self._session is not None:
+            return self._session.predict_proba(x)  # type: ignore[no-any-return]
         if self._linear is None:
             return np.asarray(self._estimator.predict_proba(x), dtype=np.float64)
         coef, intercept, link = self._linear
@@ -175,6 +188,16 @@ class CompiledModel:
     def labels_of(self, proba: Matrix) -> list[Label]:
         """The most probable class of each row."""
         return [self.classes[i] for i in np.argmax(proba, axis=1)]
+
+
+LINEAR_TYPES = ("logistic_regression", "sgd")  # served by numpy: faster than an ONNX call
+
+
+def export_onnx(pipeline: Any, schema: FeatureSchema) -> bytes:
+    """The ONNX bytes of a fitted pipeline's estimator, on ``CompiledModel.encode``'s matrix."""
+    from continual.adapters.onnx import export
+
+    return export(pipeline.named_steps["model"], CompiledModel(pipeline, schema).width)
 
 
 def _plain(value: Any) -> Label:

@@ -21,6 +21,11 @@ import msgspec
 from continual.core.errors import ContinualError, TrackingUnavailable, TrainingFailed
 
 ARTIFACT_BLOB = "continual/model.pkl"
+ARTIFACT_ONNX = "continual/model.onnx"
+ONNX_INPUT = (
+    "x: float64 (n, width), the sklearn flavour's prep step applied: numeric features "
+    "standardised, then one column per known category (an unseen one all zeros)"
+)
 CHAMPION_ALIAS = "champion"
 
 
@@ -106,9 +111,13 @@ def log_and_register(
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
     candidates: Sequence[CandidateRun] = (),
+    onnx_blob: bytes | None = None,
 ) -> Logged:
     """Log one retrain: a parent run with the gate's verdict, a nested run per candidate
-    family, the winner's with the model, which is registered."""
+    family, the winner's with the model, which is registered.
+
+    ``onnx_blob`` (the winner's estimator in ONNX) goes in the winner's run as our exact
+    bytes and as MLflow's ``onnx`` flavour, which any ONNX server can load."""
     mlflow = _mlflow()
     try:
         import mlflow.sklearn
@@ -141,6 +150,7 @@ def log_and_register(
                 input_example,
                 signature,
                 model_name,
+                onnx_blob,
             )
         return Logged(str(run), str(version), str(parent.info.run_id), others)
     except ContinualError:
@@ -160,6 +170,7 @@ def _log_winner(
     input_example: Any,
     signature: Any,
     model_name: str,
+    onnx_blob: bytes | None,
 ) -> tuple[str, str]:
     """Log the winning candidate's run with the model, and register it."""
     # nested runs name their experiment: MLflow would put them in the default one
@@ -182,6 +193,21 @@ def _log_winner(
             path = Path(tmp) / "model.pkl"
             path.write_bytes(blob)
             mlflow.log_artifact(str(path), artifact_path="continual")
+            if onnx_blob is not None:
+                path = Path(tmp) / "model.onnx"
+                path.write_bytes(onnx_blob)
+                mlflow.log_artifact(str(path), artifact_path="continual")
+        if onnx_blob is not None:
+            import mlflow.onnx
+
+            mlflow.onnx.log_model(
+                onnx_blob,
+                name="onnx",
+                pip_requirements=_requirements(("onnx", "onnxruntime")),
+                save_as_external_data=False,  # one file, the bytes we verified
+                onnx_execution_providers=["CPUExecutionProvider"],
+                metadata={"input": ONNX_INPUT},
+            )
         version = mlflow.register_model(info.model_uri, model_name)
     return str(run.info.run_id), str(version.version)
 
@@ -213,21 +239,24 @@ def version_count(model_name: str) -> int:
         raise _wrap(exc) from exc
 
 
-def download_blob(model_name: str, version: str) -> bytes:
-    """Our serialised model bytes for a registered version (verified by the caller)."""
+def download_blob(model_name: str, version: str, artifact: str = ARTIFACT_BLOB) -> bytes:
+    """Our serialised bytes (``ARTIFACT_BLOB`` or ``ARTIFACT_ONNX``) for a registered
+    version (verified by the caller)."""
     mlflow = _mlflow()
     try:
         client = mlflow.MlflowClient()
         run_id = client.get_model_version(model_name, version).run_id
         with tempfile.TemporaryDirectory() as tmp:
-            local = client.download_artifacts(run_id, ARTIFACT_BLOB, tmp)
+            local = client.download_artifacts(run_id, artifact, tmp)
             return Path(local).read_bytes()
     except Exception as exc:
         raise _wrap(exc) from exc
 
 
-def _requirements() -> list[str]:
+def _requirements(
+    packages: tuple[str, ...] = ("scikit-learn", "numpy", "scipy", "pandas"),
+) -> list[str]:
     # Explicit requirements: inferring them spawns a subprocess costing 7-12 s per run.
     from importlib.metadata import version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "numpy", "scipy", "pandas")]
+    return [f"{pkg}=={version(pkg)}" for pkg in packages]

@@ -149,6 +149,7 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     retrain_running: bool
     drift: drift.DriftReport | None
     capacity: CapacityView | None = None
+    runtime: str | None = None  # what computes the champion's probabilities: onnx, numpy, sklearn
 
 
 class Monitor:
@@ -502,6 +503,7 @@ class Monitor:
             status=self.status_of(m),
             model_version=m.model_version,
             model_type=None if bundle is None else bundle.model_type,
+            runtime=None if bundle is None else bundle.model.runtime,
             run_id=None if bundle is None else bundle.run_id,
             champion_since=None if bundle is None else iso(bundle.promoted_at),
             accuracy=m.accuracy,

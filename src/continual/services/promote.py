@@ -14,7 +14,7 @@ import asyncio
 import structlog
 
 from continual.adapters.db import Store
-from continual.adapters.models import CompiledModel, loads_verified, write_atomic
+from continual.adapters.models import LINEAR_TYPES, CompiledModel, loads_verified, write_atomic
 from continual.core.clock import Clock
 from continual.core.errors import ContinualError, NotFound, Unavailable
 from continual.core.types import FeatureSchema, ModelRecord
@@ -74,8 +74,41 @@ class Registry:
         await asyncio.to_thread(write_atomic, path, blob)
         return blob
 
+    async def _onnx(self, record: ModelRecord) -> bytes | None:
+        """The verified ONNX bytes of a tree-family version: the local copy, else MLflow
+        (then cached); ``None`` (serve through sklearn) for a version without them or
+        whose bytes cannot be had."""
+        digest = record.params.get("onnx_sha256")
+        if record.model_type in LINEAR_TYPES:
+            return None
+        if not digest:
+            log.warning(
+                "onnx_unavailable",
+                version=record.version,
+                reason=record.params.get("onnx_error", "none recorded"),
+            )
+            return None
+        path = self.models_dir / f"{record.version}.onnx"
+        try:
+            blob = await asyncio.to_thread(path.read_bytes)
+            loads_verified_digest(blob, digest)
+            return blob
+        except (OSError, ValueError) as exc:
+            log.warning("local_onnx_unusable", version=record.version, reason=type(exc).__name__)
+        try:
+            blob = await self.worker.run(
+                self.timeout, fetch_blob, self.tracking, record.version, True
+            )
+            loads_verified_digest(blob, digest)
+        except (ContinualError, ValueError) as exc:
+            log.warning("onnx_fetch_failed", version=record.version, reason=str(exc)[:200])
+            return None
+        await asyncio.to_thread(write_atomic, path, blob)
+        return blob
+
     async def bundle(self, record: ModelRecord, schema: FeatureSchema) -> ModelBundle:
-        """Load, verify and compile a version into a servable bundle."""
+        """Load, verify and compile a version into a servable bundle (through ONNX when
+        the version has verified ONNX bytes and is not linear)."""
         try:
             blob = await self._blob(record)
         except ValueError as exc:
@@ -88,7 +121,8 @@ class Registry:
                 f"version {record.version} failed verification", {"version": record.version}
             ) from exc
         pipeline = await asyncio.to_thread(loads_verified, blob, record.sha256)
-        model = CompiledModel(pipeline, schema)
+        onnx = await self._onnx(record)
+        model = await asyncio.to_thread(CompiledModel, pipeline, schema, onnx)
         return ModelBundle(
             version=record.version,
             run_id=record.run_id,

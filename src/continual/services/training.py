@@ -176,6 +176,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     from continual.adapters.models import accuracy, dumps, frame, sha256, write_atomic
     from continual.core import drift
     from continual.core.policy import should_promote
+    from continual.services.compile import onnx_for
 
     started = time.perf_counter()
     store = _store(job.database_url)
@@ -247,6 +248,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     }
     if champion_acc is not None:
         metrics["champion_accuracy"] = champion_acc
+    onnx_blob = onnx_for(best.pipeline, schema, x_hold, params)
     tracking.configure(
         job.tracking.tracking_uri,
         Path(job.tracking.data_dir),
@@ -279,8 +281,11 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         metrics=metrics,
         tags={"continual.verdict": verdict, "continual.reason": reason[:250]},
         candidates=others,
+        onnx_blob=onnx_blob,
     )
     write_atomic(Path(job.models_dir) / f"{logged.version}.pkl", blob)
+    if onnx_blob is not None:
+        write_atomic(Path(job.models_dir) / f"{logged.version}.onnx", onnx_blob)
     run_ids = {c.name: c_id for c, c_id in zip(others, logged.candidate_run_ids, strict=True)}
     return TrainOutcome(
         version=logged.version,
@@ -495,8 +500,8 @@ def set_alias(tracking_cfg: TrackingConfig, version: str) -> str | None:
     return before
 
 
-def fetch_blob(tracking_cfg: TrackingConfig, version: str) -> bytes:
-    """Download our serialised model for ``version`` from MLflow."""
+def fetch_blob(tracking_cfg: TrackingConfig, version: str, onnx: bool = False) -> bytes:
+    """Download our serialised model (or its ONNX form) for ``version`` from MLflow."""
     from continual.adapters import tracking
 
     tracking.configure(
@@ -505,7 +510,8 @@ def fetch_blob(tracking_cfg: TrackingConfig, version: str) -> bytes:
         tracking_cfg.timeout,
         tracking_cfg.retries,
     )
-    return tracking.download_blob(tracking_cfg.model_name, version)
+    artifact = tracking.ARTIFACT_ONNX if onnx else tracking.ARTIFACT_BLOB
+    return tracking.download_blob(tracking_cfg.model_name, version, artifact)
 
 
 def warm_up(tracking_cfg: TrackingConfig) -> None:
@@ -513,12 +519,13 @@ def warm_up(tracking_cfg: TrackingConfig) -> None:
 
     A fresh embedded MLflow store spends ~10 s creating its tables; doing it at start-up
     in the (niced) child keeps that off the first user-visible retrain."""
-    from continual.adapters import tracking
+    from continual.adapters import onnx, tracking
     from continual.adapters.models import build_pipeline
     from continual.core.types import Feature, FeatureSchema
 
     # building a pipeline imports every estimator module the first fit would
     build_pipeline("logistic_regression", FeatureSchema((Feature("x", "numeric"),), "y", "int"), 0)
+    onnx.prepare()  # and skl2onnx, which the first export would (1.4 s)
     tracking.configure(
         tracking_cfg.tracking_uri,
         Path(tracking_cfg.data_dir),
