@@ -226,10 +226,12 @@ def warm_retrain(http: Http) -> float:
 
 
 def pin_blas() -> None:
-    """One BLAS thread in this process, as the server pins itself: a fair in-process baseline."""
-    from threadpoolctl import threadpool_limits
+    """One BLAS and OpenMP thread in this process, as the server pins itself: a fair
+    in-process baseline (threadpoolctl alone misses OpenMP, loaded later with sklearn's
+    HistGradientBoosting, whose one-row predict then fell to about 1 a second here)."""
+    from continual.adapters.models import one_thread
 
-    threadpool_limits(1)
+    one_thread()
 
 
 # ---- statistics -------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from continual.adapters.models import CompiledModel, export_onnx, fit, frame
-from continual.adapters.onnx import Session
+from continual.adapters.models import CompiledModel, fit, frame
+from continual.adapters.onnx import Session, export
 from continual.core.types import MODEL_TYPES, Feature, FeatureSchema, ModelType
 from tests.conftest import close, train
 from tests.test_restart import closed_port
@@ -60,7 +60,7 @@ def test_compiled_probabilities_match_sklearn(model_type: ModelType, classes: in
     rounded = [{**r, "a": float(np.float32(r["a"]))} for r in fresh[:500]]
     probe = rows + fresh + unseen + rounded
     want = pipeline.predict_proba(frame(probe, schema))
-    blob = export_onnx(pipeline, schema)
+    blob = export(pipeline.named_steps["model"], CompiledModel(pipeline, schema).width)
     served = CompiledModel(pipeline, schema, blob)
     assert served.runtime == ("numpy" if model_type in ("logistic_regression", "sgd") else "onnx")
     got = served.predict_rows(probe)

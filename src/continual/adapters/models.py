@@ -193,13 +193,6 @@ class CompiledModel:
 LINEAR_TYPES = ("logistic_regression", "sgd")  # served by numpy: faster than an ONNX call
 
 
-def export_onnx(pipeline: Any, schema: FeatureSchema) -> bytes:
-    """The ONNX bytes of a fitted pipeline's estimator, on ``CompiledModel.encode``'s matrix."""
-    from continual.adapters.onnx import export
-
-    return export(pipeline.named_steps["model"], CompiledModel(pipeline, schema).width)
-
-
 def _plain(value: Any) -> Label:
     if isinstance(value, np.integer):
         return int(value)

@@ -34,15 +34,16 @@ def onnx_for(
     probability is within ``TOLERANCE`` of ``pipeline.predict_proba``."""
     import numpy as np
 
-    from continual.adapters.models import CompiledModel, export_onnx, frame, sha256
-    from continual.adapters.onnx import Session
+    from continual.adapters.models import CompiledModel, frame, sha256
+    from continual.adapters.onnx import Session, export
 
     started = time.perf_counter()
     worst = 0.0
     try:
-        blob = export_onnx(pipeline, schema)
+        encoder = CompiledModel(pipeline, schema)
+        blob = export(pipeline.named_steps["model"], encoder.width)
         if rows:
-            got = Session(blob).predict_proba(CompiledModel(pipeline, schema).encode(rows))
+            got = Session(blob).predict_proba(encoder.encode(rows))
             want = np.asarray(pipeline.predict_proba(frame(rows, schema)), dtype=np.float64)
             worst = float(np.abs(got - want).max())
     except Exception as exc:  # noqa: BLE001 - any converter or runtime failure: serve through sklearn
