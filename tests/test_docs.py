@@ -29,3 +29,15 @@ def test_readme_quick_start_and_cli_commands_exist() -> None:
         assert name in commands
         assert f"continual {name}" in readme
     assert CliRunner().invoke(main, ["serve", "--help"]).exit_code == 0
+
+
+def test_every_option_of_the_client_commands_is_documented() -> None:
+    """Each command that talks to a server takes --url/--key/--timeout/--json, all in the docs."""
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    commands = main.commands  # type: ignore[attr-defined]
+    shared = {opt for param in commands["status"].params for opt in param.opts}
+    assert {"--url", "--key", "--timeout", "--json"} <= shared
+    for name in ("generate", "ingest", "retrain", "check", "demo"):
+        assert shared <= {opt for param in commands[name].params for opt in param.opts}, name
+    assert [opt for opt in sorted(shared) if f"`{opt}`" not in doc] == []
+    assert "`CONTINUAL_URL`" in doc

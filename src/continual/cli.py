@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+import msgspec
 
-from continual.settings import SettingsError, load_settings
+from continual.remote import Remote, render
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+from continual.settings import Settings, SettingsError, load_settings
 
 
-def _settings(**overrides: Any) -> Any:
+def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except SettingsError as exc:
@@ -69,31 +75,56 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     )
 
 
-def _client() -> Any:
-    from continual.client import Client
+def _remote(patient: bool = False) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options of every command that talks to a running service, handed to it as one
+    ``remote``. A ``patient`` command may wait for a retrain, so by default it waits as
+    long as the server lets one run (``CONTINUAL_RETRAIN_TIMEOUT_SECONDS``) and a minute."""
 
-    settings = _settings()
-    url = os.environ.get("CONTINUAL_URL", f"http://{settings.host}:{settings.port}")
-    key = settings.api_key.value if settings.api_key else None
-    if key is None and settings.api_key_file.is_file():
-        key = settings.api_key_file.read_text().strip()
-    return Client(url, key)
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(
+            url: str | None, key: str | None, timeout: float | None, as_json: bool, **kw: Any
+        ) -> None:
+            settings = _settings()
+            if timeout is None:
+                timeout = settings.retrain_timeout_seconds + 60 if patient else 120.0
+            command(remote=Remote(settings, url, key, timeout, as_json), **kw)
+
+        options = [
+            click.option(
+                "--url",
+                envvar="CONTINUAL_URL",
+                callback=_check_url,
+                help="The service [env CONTINUAL_URL, default http://CONTINUAL_HOST:CONTINUAL_PORT]",
+            ),
+            click.option("--key", help="API key [env API_KEY, else the server's DATA_DIR/api_key]"),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                help="Seconds to wait for an answer [120; check, retrain and demo: "
+                "CONTINUAL_RETRAIN_TIMEOUT_SECONDS + 60]",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer."),
+        ]
+        for option in reversed(options):
+            run = option(run)
+        return run
+
+    return wrap
 
 
-def _run(call: Any) -> None:
-    from continual.client import ApiError
+def _check_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"expected http://host:port or https://..., got {value!r}")
+    return value
 
-    try:
-        result = call()
-    except ApiError as exc:
-        click.echo(f"error {exc.status}: {exc.message}", err=True)
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"cannot reach the service: {exc}", err=True)
-        sys.exit(1)
-    import json
 
-    click.echo(json.dumps(result, indent=2, default=str))
+def _progress(length: int, label: str) -> ProgressBar[int]:
+    """A progress bar on a terminal; nothing for a script, whose stderr is then only the
+    one line of a failure."""
+    return click.progressbar(
+        length=length, label=label, file=sys.stderr, hidden=not sys.stderr.isatty()
+    )
 
 
 @main.command()
@@ -101,59 +132,65 @@ def _run(call: Any) -> None:
 @click.option("--n-features", default=2, show_default=True)
 @click.option("--concept", default=0, show_default=True)
 @click.option("--seed", type=int, default=None)
-def generate(n_samples: int, n_features: int, concept: int, seed: int | None) -> None:
+@_remote()
+def generate(
+    remote: Remote, n_samples: int, n_features: int, concept: int, seed: int | None
+) -> None:
     """Store synthetic labelled rows in the running service."""
-    with _client() as c:
-        _run(lambda: c.generate(n_samples, n_features, concept, seed))
+    remote.show(lambda c: c.generate(n_samples, n_features, concept, seed))
 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--chunk-rows", default=10_000, show_default=True)
-def ingest(file: Path, chunk_rows: int) -> None:
+@_remote()
+def ingest(remote: Remote, file: Path, chunk_rows: int) -> None:
     """Upload a labelled CSV file (header row, label column `target`)."""
     with open(file, encoding="utf-8-sig") as fh:
         total = max(0, sum(1 for _ in fh) - 1)
-    with _client() as c, click.progressbar(length=total, label=f"ingesting {file.name}") as bar:
-        _run(lambda: {"accepted": c.ingest_csv(file, chunk_rows, progress=bar.update)})
+    with _progress(total, f"ingesting {file.name}") as bar:
+        accepted = remote.run(lambda c: c.ingest_csv(file, chunk_rows, progress=bar.update))
+    click.echo(render({"accepted": accepted}, remote.as_json))
 
 
 @main.command()
-def retrain() -> None:
+@_remote(patient=True)
+def retrain(remote: Remote) -> None:
     """Train a challenger now and print the gate's verdict."""
-    with _client() as c:
-        _run(c.retrain)
+    remote.show(lambda c: c.retrain())
 
 
 @main.command()
-def check() -> None:
+@_remote(patient=True)
+def check(remote: Remote) -> None:
     """Run the check now and print the decision."""
-    with _client() as c:
-        _run(c.check)
+    remote.show(lambda c: c.check())
 
 
 @main.command()
 @click.option("--rows", default=1500, show_default=True, help="rows per phase")
 @click.option("--check-every", default=250, show_default=True, help="run POST /check every N rows")
-def demo(rows: int, check_every: int) -> None:
+@_remote(patient=True)
+def demo(remote: Remote, rows: int, check_every: int) -> None:
     """Drift and recovery against the running service, with accuracy per phase."""
-    from continual.client import ApiError
     from continual.demo import report, run_demo
 
-    with _client() as c, click.progressbar(length=3 * rows, label="streaming") as bar:
-        try:
-            phases = run_demo(c, rows_per_phase=rows, check_every=check_every, progress=bar.update)
-        except (ApiError, OSError) as exc:
-            click.echo(f"\ndemo failed: {exc}", err=True)
-            sys.exit(1)
-    click.echo(report(phases))
+    with _progress(3 * rows, "streaming") as bar:
+        phases = remote.run(
+            lambda c: run_demo(c, rows_per_phase=rows, check_every=check_every, progress=bar.update)
+        )
+    click.echo(
+        render([{**msgspec.to_builtins(p), "accuracy": p.accuracy} for p in phases], True)
+        if remote.as_json
+        else report(phases)
+    )
 
 
 @main.command()
-def status() -> None:
+@_remote()
+def status(remote: Remote) -> None:
     """Print the model status."""
-    with _client() as c:
-        _run(c.status)
+    remote.show(lambda c: c.status())
 
 
 def _benchmarks_dir() -> Path | None:

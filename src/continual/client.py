@@ -1,6 +1,8 @@
 """A small typed client for scripts: sync ``Client`` and async ``AsyncClient`` (httpx).
 
-Every API error becomes ``ApiError`` with the HTTP status and the server's message.
+Every API error becomes ``ApiError`` with the HTTP status and the server's message; a
+request that got no answer at all (nothing listening, a timeout, a dropped connection)
+becomes ``NoAnswer``, saying which.
 
 >>> from continual.client import Client
 >>> # with Client("http://127.0.0.1:8000", api_key="...") as c: c.predict({"feature1": 0.1})
@@ -11,10 +13,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -28,8 +31,11 @@ def chunk_key(index: int, chunk: bytes) -> str:
     return f"csv:{index}:{hashlib.sha256(chunk).hexdigest()[:40]}"
 
 
+NOT_CONTINUAL = "the answer is not continual's JSON: is something else listening there?"
+
+
 class ApiError(Exception):
-    """The API answered with an error status."""
+    """The API answered with an error status, or with something that is not its JSON."""
 
     def __init__(self, status: int, message: str, detail: Any = None) -> None:
         super().__init__(f"{status}: {message}")
@@ -38,15 +44,60 @@ class ApiError(Exception):
         self.detail = detail
 
 
+class NoAnswer(Exception):
+    """The request got no answer: ``kind`` says whether nothing could be reached
+    (``unreachable``), the service said nothing within ``timeout`` seconds (``timeout``),
+    or the connection broke before the answer was complete (``dropped``)."""
+
+    def __init__(
+        self, url: str, kind: Literal["unreachable", "timeout", "dropped"], timeout: float | None
+    ) -> None:
+        super().__init__(f"no answer from {url}: {kind}")
+        self.url = url
+        self.kind = kind
+        self.timeout = timeout
+
+
+@contextmanager
+def _answered(http: httpx.Client | httpx.AsyncClient) -> Iterator[None]:
+    """Turn httpx's transport failures into ``NoAnswer`` (the order matters: a connect
+    timeout is a timeout to httpx, but to the caller nothing was reached)."""
+    url, timeout = _shown(http), http.timeout.read
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise NoAnswer(url, "unreachable", timeout) from exc
+    except httpx.TimeoutException as exc:
+        raise NoAnswer(url, "timeout", timeout) from exc
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise NoAnswer(url, "dropped", timeout) from exc
+
+
+def _shown(http: httpx.Client | httpx.AsyncClient) -> str:
+    """The service's address as a person would type it, without any user:password."""
+    return str(http.base_url.copy_with(username=None, password=None)).rstrip("/")
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    # an address that drops packets should not hold a command for a retrain's patience
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+_NOT_JSON = object()
+
+
 def _check(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        body = _NOT_JSON
     if response.status_code >= 400:
-        try:
-            body = response.json()
-            message, detail = str(body.get("error", response.reason_phrase)), body.get("detail")
-        except ValueError:
-            message, detail = response.text[:200] or response.reason_phrase, None
-        raise ApiError(response.status_code, message, detail)
-    return response.json()
+        if isinstance(body, dict) and "error" in body:
+            raise ApiError(response.status_code, str(body["error"]), body.get("detail"))
+        raise ApiError(response.status_code, f"{response.reason_phrase}: {NOT_CONTINUAL}")
+    if body is _NOT_JSON:
+        raise ApiError(response.status_code, NOT_CONTINUAL)
+    return body
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
@@ -87,8 +138,16 @@ class Client:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+            base_url=base_url,
+            headers=_headers(api_key),
+            timeout=_timeout(timeout),
+            transport=transport,
         )
+
+    @property
+    def url(self) -> str:
+        """The service's address (without any credentials in it)."""
+        return _shown(self._http)
 
     def __enter__(self) -> Self:
         return self
@@ -100,13 +159,15 @@ class Client:
         """Close the connection pool."""
         self._http.close()
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        with _answered(self._http):
+            return _check(self._http.request(method, path, **kwargs))
+
     def _get(self, path: str, **params: Any) -> Any:
-        return _check(
-            self._http.get(path, params={k: v for k, v in params.items() if v is not None})
-        )
+        return self._send("GET", path, params={k: v for k, v in params.items() if v is not None})
 
     def _post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
-        return _check(self._http.post(path, json=body, **kwargs))
+        return self._send("POST", path, json=body, **kwargs)
 
     def health(self) -> JSON:
         """``GET /health``."""
@@ -140,12 +201,11 @@ class Client:
         total = 0
         for i, (chunk, n) in enumerate(csv_chunks(path, chunk_rows)):
             key = chunk_key(i, chunk)
-            got = _check(
-                self._http.post(
-                    "/data",
-                    content=chunk,
-                    headers={"content-type": "text/csv", "idempotency-key": key},
-                )
+            got = self._send(
+                "POST",
+                "/data",
+                content=chunk,
+                headers={"content-type": "text/csv", "idempotency-key": key},
             )
             total += int(got["accepted"])
             if progress is not None:
@@ -199,8 +259,16 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+            base_url=base_url,
+            headers=_headers(api_key),
+            timeout=_timeout(timeout),
+            transport=transport,
         )
+
+    @property
+    def url(self) -> str:
+        """The service's address (without any credentials in it)."""
+        return _shown(self._http)
 
     async def __aenter__(self) -> Self:
         return self
@@ -214,13 +282,17 @@ class AsyncClient:
         """Close the connection pool."""
         await self._http.aclose()
 
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        with _answered(self._http):
+            return _check(await self._http.request(method, path, **kwargs))
+
     async def _get(self, path: str, **params: Any) -> Any:
-        return _check(
-            await self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+        return await self._send(
+            "GET", path, params={k: v for k, v in params.items() if v is not None}
         )
 
     async def _post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
-        return _check(await self._http.post(path, json=body, **kwargs))
+        return await self._send("POST", path, json=body, **kwargs)
 
     async def health(self) -> JSON:
         """``GET /health``."""
@@ -254,12 +326,11 @@ class AsyncClient:
         total = 0
         for i, (chunk, n) in enumerate(csv_chunks(path, chunk_rows)):
             key = chunk_key(i, chunk)
-            got = _check(
-                await self._http.post(
-                    "/data",
-                    content=chunk,
-                    headers={"content-type": "text/csv", "idempotency-key": key},
-                )
+            got = await self._send(
+                "POST",
+                "/data",
+                content=chunk,
+                headers={"content-type": "text/csv", "idempotency-key": key},
             )
             total += int(got["accepted"])
             if progress is not None:
