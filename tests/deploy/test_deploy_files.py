@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -751,6 +752,18 @@ def test_workflow_jobs(workflow: dict[str, Any], stages: list[list[Instruction]]
     down = [s for s in jobs["image"]["steps"] if "docker compose down -v" in s.get("run", "")]
     assert down, "image job must run `docker compose down -v`"
     assert down[0].get("if") == "always()", "tear down even when a step failed"
+
+
+def test_bytecode_is_compiled_at_install_not_before_every_uv_run() -> None:
+    """CI compiles bytecode in its `uv sync` only; pyproject.toml does not ask uv to, which
+    would recompile the whole environment before every `uv run` (astral-sh/uv#12202)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "compile-bytecode" not in pyproject.get("tool", {}).get("uv", {})
+    ci = (ROOT / ".ci" / "run").read_text()
+    syncs = [line for line in ci.splitlines() if line.strip().startswith("uv sync")]
+    assert syncs, ".ci/run must install with uv sync"
+    assert all("--compile-bytecode" in line for line in syncs)
+    assert "UV_COMPILE_BYTECODE" not in ci  # exported, it would tax each `uv run` after it
 
 
 def test_workflow_matches_github_schema(workflow: dict[str, Any]) -> None:
