@@ -208,11 +208,15 @@ def test_hang_up_and_other_servers_are_said_in_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_a_url_without_a_scheme_is_a_usage_error(tmp_path: Path) -> None:
-    """--url must be http(s)://...; otherwise click's usage error, exit 2, names the option."""
-    out = cli("status", "--url", "localhost:8000", cwd=tmp_path)
+@pytest.mark.parametrize(
+    "url", ["localhost:8000", "http://", "http://127.0.0.1:99999", "https://u:secret@:1"]
+)
+def test_a_bad_url_is_a_usage_error(url: str, tmp_path: Path) -> None:
+    """--url must be http(s)://host[:port]; otherwise exit 2 naming the option, not the value."""
+    out = cli("status", "--url", url, cwd=tmp_path)
     assert out.returncode == 2
     assert "Invalid value for '--url'" in out.stderr
+    assert "secret" not in out.stderr
 
 
 def test_every_command_answers_a_live_server(live: Server, tmp_path: Path) -> None:

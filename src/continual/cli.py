@@ -7,15 +7,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 import msgspec
 
 from continual.remote import Remote, render
+from continual.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
-from continual.settings import Settings, SettingsError, load_settings
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -114,8 +115,18 @@ def _remote(patient: bool = False) -> Callable[[Callable[..., None]], Callable[.
 
 
 def _check_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not value.startswith(("http://", "https://")):
-        raise click.BadParameter(f"expected http://host:port or https://..., got {value!r}")
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # the value is not repeated: it may carry a user:password
+        raise click.BadParameter(
+            "expected http://host:port or https://host[:port] (from --url or CONTINUAL_URL)"
+        )
     return value
 
 
