@@ -4,6 +4,7 @@ answer (as text, or the raw JSON) otherwise. Each command runs as its own proces
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from continual.client import AsyncClient, Client, NoAnswer
 from tests.receiver import Silent
 from tests.server import Server, free_port
 
@@ -253,3 +255,27 @@ def test_status_as_text_with_the_key_from_the_data_directory(live: Server) -> No
     assert lines[0] in ("status: ok", "status: degraded", "status: no_model")
     assert "threshold: 0.8" in lines
     assert not status.stdout.lstrip().startswith("{")
+
+
+def test_the_clients_raise_no_answer_saying_which() -> None:
+    """For scripts, Client and AsyncClient raise NoAnswer: unreachable, timeout or dropped."""
+    port = free_port()
+    silent, dropping = Silent(), Fixed(None)
+    try:
+        with Client(f"http://127.0.0.1:{port}") as c, pytest.raises(NoAnswer) as nothing:
+            c.status()
+        with Client(dropping.url) as c, pytest.raises(NoAnswer) as dropped:
+            c.check()
+
+        async def hung() -> None:
+            async with AsyncClient(silent.url, timeout=0.5) as ac:
+                await ac.status()
+
+        with pytest.raises(NoAnswer) as slow:
+            asyncio.run(hung())
+    finally:
+        silent.close()
+        dropping.close()
+    assert (nothing.value.kind, nothing.value.url) == ("unreachable", f"http://127.0.0.1:{port}")
+    assert dropped.value.kind == "dropped"
+    assert (slow.value.kind, slow.value.timeout) == ("timeout", 0.5)
