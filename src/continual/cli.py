@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +120,45 @@ def ingest(file: Path, chunk_rows: int) -> None:
         _run(lambda: {"accepted": c.ingest_csv(file, chunk_rows, progress=bar.update)})
 
 
+def _retrain_progress(stop: threading.Event) -> None:
+    """Say on stderr what the running retrain does: a line that counts the seconds on a
+    terminal, a line per phase otherwise. The first retrain after start-up may first wait
+    10-20 s for MLflow to create its tables; /model-status says so (retrain_preparing)."""
+    tty = sys.stderr.isatty()
+    started, said = time.monotonic(), ""
+    with _client() as poll:
+        while not stop.wait(0.5):
+            try:
+                preparing = bool(poll.status().get("retrain_preparing"))
+            except Exception:  # noqa: BLE001 - the progress line is best effort; the retrain decides
+                preparing = False
+            phase = "preparing the tracking store (first run)" if preparing else "training"
+            if tty:
+                elapsed = time.monotonic() - started
+                click.echo(f"\rretraining: {phase}… {elapsed:.0f} s\033[K", err=True, nl=False)
+            elif phase != said:
+                click.echo(f"retraining: {phase}…", err=True)
+            said = phase
+    if tty:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
 @main.command()
 def retrain() -> None:
-    """Train a challenger now and print the gate's verdict."""
+    """Train a challenger now and print the gate's verdict (progress on stderr)."""
+    stop = threading.Event()
+    progress = threading.Thread(target=_retrain_progress, args=(stop,), daemon=True)
+
+    def call() -> Any:
+        progress.start()
+        try:
+            return c.retrain()
+        finally:  # the progress line is gone before the verdict is printed
+            stop.set()
+            progress.join(5)
+
     with _client() as c:
-        _run(c.retrain)
+        _run(call)
 
 
 @main.command()

@@ -34,8 +34,20 @@ EVENT_KINDS: tuple[str, ...] = (
 )
 CHECKS_FILTER = "checks"  # the events page also lists the checks' own decisions
 
-STATUS_TEXT = {"ok": "ok", "degraded": "degraded", "no_model": "no model"}
-STATUS_COLOR = {"ok": "positive", "degraded": "negative", "no_model": "grey-7"}
+STATUS_TEXT = {
+    "ok": "ok",
+    "degraded": "degraded",
+    "collecting": "collecting",
+    "no_model": "no model",
+}
+# collecting is neither green nor red: nothing is measured yet
+STATUS_COLOR = {
+    "ok": "positive",
+    "degraded": "negative",
+    "collecting": "blue-grey-6",
+    "no_model": "grey-7",
+}
+PREPARING = "preparing the tracking store (first run)…"
 VERSION_STATUS = {
     "champion": "champion",
     "retired": "earlier champion",
@@ -77,6 +89,7 @@ class StatusCards(msgspec.Struct, frozen=True, kw_only=True):
     last_retrain_title: str
     retraining: bool
     capacity: str  # what the loop waits for when retraining found nothing better
+    status_note: str  # the line under the status: a retrain, the rows still to come, capacity
 
 
 def status_cards(view: ModelStatusView, now: float, scheduler_enabled: bool) -> StatusCards:
@@ -110,7 +123,19 @@ def status_cards(view: ModelStatusView, now: float, scheduler_enabled: bool) -> 
         last_retrain_title=utc(last_retrain),
         retraining=view.retrain_running,
         capacity=capacity_text(view),
+        status_note=status_note(view),
     )
+
+
+def status_note(view: ModelStatusView) -> str:
+    """One line under the status: what runs now, or what the status waits for."""
+    if view.retrain_preparing:
+        return f"retraining: {PREPARING}"
+    if view.retrain_running:
+        return "retraining now…"
+    if view.status == "collecting":
+        return f"not judged yet: {view.samples} of {view.min_samples} rows scored"
+    return capacity_text(view)
 
 
 def capacity_text(view: ModelStatusView) -> str:
@@ -249,10 +274,36 @@ def synthetic_width(schema: FeatureSchema | None) -> int | None:
     return None
 
 
+def generate_note(schema: FeatureSchema | None) -> str:
+    """Why the playground offers no synthetic data: "" when it does (the schema is the
+    generator's, ``feature1..N``, numbers, an integer label, or none is fixed yet)."""
+    if schema is None or synthetic_width(schema) is not None:
+        return ""
+    columns = ", ".join(f"{f.name} ({f.kind})" for f in schema.features)
+    return (
+        f"Generating data is not offered here: the stored data has its own schema "
+        f"({columns}; label {schema.label}), and generated rows (feature1..N, numbers) "
+        "would not fit it. Send labelled rows with POST /data or `continual ingest`."
+    )
+
+
 def retrain_text(result: RetrainResult) -> str:
     """One line for a retrain's verdict."""
     verdict = "promoted" if result.promoted else "rejected"
-    return f"Version {result.version} {verdict}: {result.reason}."
+    line = f"Version {result.version} {verdict}: {result.reason}."
+    if result.tracking_prepared_seconds >= 1:
+        line += (
+            f" The first {result.tracking_prepared_seconds:.0f} s went to preparing the "
+            "tracking store (the first retrain after start-up)."
+        )
+    return line
+
+
+def retrain_pending_text(tracking_ready: bool) -> str:
+    """What the playground says while a retrain it asked for runs."""
+    if tracking_ready:
+        return "Training a challenger…"
+    return f"Training a challenger: {PREPARING} This first retrain takes 10 to 20 s longer."
 
 
 def check_text(result: CheckResult) -> str:

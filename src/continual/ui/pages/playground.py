@@ -1,6 +1,10 @@
 """The playground: generate data (once or as a stream, with the concept switch), run a check or
 a retrain now, and try a prediction from a form built from the feature schema.
 
+Generating is offered only while the schema is the generator's (``feature1..N``); with
+the user's own data the card says why it is not there. Categorical inputs offer the
+categories the champion was trained on, and take any other text too.
+
 Each action calls the same service function as its REST route (``IngestService.generate``,
 ``Monitor.check``, ``RetrainService.retrain``, ``PredictService.predict``); failures
 are shown as notifications, never as a broken page.
@@ -20,7 +24,14 @@ from continual.core.types import FeatureSchema
 from continual.ui.context import DashboardContext, context_of
 from continual.ui.format import percent
 from continual.ui.layout import card_title, frame, signed_in
-from continual.ui.view import check_text, ingest_text, retrain_text, synthetic_width
+from continual.ui.view import (
+    check_text,
+    generate_note,
+    ingest_text,
+    retrain_pending_text,
+    retrain_text,
+    synthetic_width,
+)
 
 REFRESH = 1.0
 CONCEPTS = {0: "0", 1: "1", 2: "2", 3: "3"}
@@ -42,6 +53,11 @@ class GenerateCard:
                 "decision boundary: switch it to make the champion wrong, and watch the loop "
                 "recover.",
             )
+            self.note = (
+                ui.label().classes("text-sm text-slate-600").props("data-testid=generate-note")
+            )
+            self.controls = ui.column().classes("w-full gap-3")
+        with self.controls:
             with ui.row().classes("items-center gap-3"):
                 ui.label("Concept").classes("text-sm text-slate-600")
                 self.concept = ui.toggle(
@@ -74,7 +90,15 @@ class GenerateCard:
                 ui.label().classes("text-sm text-slate-600").props("data-testid=stream-status")
             )
             self.result = ui.label().classes("text-sm").props("data-testid=generate-result")
+        self.follow_schema(ctx.services.ingest.schema())
         self.tick()
+
+    def follow_schema(self, schema: FeatureSchema | None) -> None:
+        """Offer generating only while the schema is the generator's; else say why not."""
+        note = generate_note(schema)
+        self.note.text = note
+        self.note.set_visibility(bool(note))
+        self.controls.set_visibility(not note)
 
     def width(self) -> int | None:
         """How many features generated rows need (``None``: the data is not synthetic)."""
@@ -201,7 +225,7 @@ class LoopCard:
         if not signed_in(self.ctx):
             return
         self._busy(True)
-        self.result.text = "Training a challenger…"
+        self.result.text = retrain_pending_text(self.ctx.services.retrainer.tracking_ready)
         try:
             result = await self.ctx.services.retrainer.retrain("dashboard: retrain requested")
         except Conflict as exc:
@@ -224,6 +248,7 @@ class PredictCard:
     def __init__(self, ctx: DashboardContext) -> None:
         self.ctx = ctx
         self.schema: FeatureSchema | None = ctx.services.ingest.schema()
+        self.categories = ctx.services.monitor.categories()
         self.inputs: dict[str, Any] = {}
         with ui.card().props("flat bordered").classes("w-full gap-3"):
             card_title("Predict", "Score one row with the champion, as POST /predict does.")
@@ -244,7 +269,15 @@ class PredictCard:
                     if feature.kind == "numeric":
                         field: Any = ui.number(feature.name, value=0.0, format="%.3f")
                     else:
-                        field = ui.input(feature.name)
+                        # the champion's categories, most frequent first; typing another
+                        # (then Enter) is allowed: an unseen category is valid input
+                        options = list(self.categories.get(feature.name, []))
+                        field = ui.select(
+                            options,
+                            label=feature.name,
+                            value=options[0] if options else None,
+                            new_value_mode="add-unique",
+                        ).props('hint="pick one, or type another and press Enter"')
                     self.inputs[feature.name] = field.props(
                         f"outlined dense data-testid=feature-{feature.name}"
                     ).classes("min-w-0")
@@ -254,11 +287,23 @@ class PredictCard:
             self.result = ui.label().classes("text-sm").props("data-testid=predict-result")
 
     async def tick(self) -> None:
-        """Build the form when a schema appears."""
+        """Build the form when a schema appears; follow the champion's categories."""
         if self.schema is None:
             self.schema = await asyncio.to_thread(self.ctx.services.ingest.schema)
             if self.schema is not None:
+                self.categories = await asyncio.to_thread(self.ctx.services.monitor.categories)
                 self._build()
+            return
+        categories = await asyncio.to_thread(self.ctx.services.monitor.categories)
+        if categories == self.categories:
+            return
+        self.categories = categories
+        for name, options in categories.items():
+            field = self.inputs.get(name)
+            if field is not None:
+                value = field.value
+                merged = options + ([value] if value and value not in options else [])
+                field.set_options(merged, value=value if value else (merged or [None])[0])
 
     def predict(self) -> None:
         """Predict the form's row with the champion."""
@@ -301,7 +346,8 @@ def register() -> None:
                 predict = PredictCard(ctx)
 
         async def tick() -> None:
+            await predict.tick()  # it reads (and so caches) the schema once there is one
+            generate.follow_schema(predict.schema)
             generate.tick()
-            await predict.tick()
 
         ui.timer(REFRESH, tick)
