@@ -165,7 +165,10 @@ def test_idempotency_key_stores_a_batch_once(trained: Api) -> None:
 
 
 def test_model_status_reports_the_champion(trained: Api) -> None:
-    """GET /model-status shows version, threshold, window and status without a key."""
+    """GET /model-status shows version, threshold, window and status without a key; the
+    status is judged ("ok") once the champion has scored CONTINUAL_MIN_SAMPLES rows."""
+    gen = trained.post("/generate", json={"n_samples": 60, "concept": 0, "seed": 3})
+    assert gen.json()["scored_by"] == "1"
     r = trained.get("/model-status", headers={"authorization": ""})
     assert r.status_code == 200
     s: dict[str, Any] = r.json()

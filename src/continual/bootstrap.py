@@ -21,7 +21,6 @@ from continual.services.monitor import Monitor
 from continual.services.predict import PredictionLog, PredictService
 from continual.services.promote import Registry
 from continual.services.retrain import RetrainService
-from continual.services.training import warm_up
 from continual.services.worker import Worker
 from continual.settings import Secret, Settings
 
@@ -72,13 +71,10 @@ class Services:
     async def _warm_up(self) -> None:
         # The first seconds belong to start-up and the first requests; a server stopped
         # or killed at once (a crash loop, a test) never pays ~5 s of CPU for a worker.
+        # A retrain asked for before then prepares the store itself and says so.
         await asyncio.sleep(WARM_UP_DELAY_SECONDS)
         try:
-            # the retrain's bound, not MLflow's: killing the worker mid-migration would
-            # leave the embedded MLflow store half-migrated and every later retrain failing
-            await self.worker.run(
-                self.settings.retrain_timeout_seconds, warm_up, self.registry.tracking
-            )
+            await self.retrainer.prepare()
         except ContinualError as exc:
             log.warning("warm_up_failed", error=exc.message)
 
@@ -166,6 +162,7 @@ def snapshot(svc: Services) -> LoopSnapshot:
         predictions=dict(svc.predictor.served),
         accuracy=m.accuracy,
         samples=m.samples,
+        min_samples=svc.settings.min_samples,
         threshold=svc.settings.performance_threshold,
         drift_share=None if drift is None else drift.drifted_share,
         pending=len(svc.log),

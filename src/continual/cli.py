@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,8 @@ from continual.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
+
+    from continual.client import Client
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -164,11 +168,47 @@ def ingest(remote: Remote, file: Path, chunk_rows: int) -> None:
     click.echo(render({"accepted": accepted}, remote.as_json))
 
 
+def _retrain_progress(remote: Remote, stop: threading.Event) -> None:
+    """Say on stderr what the running retrain does: a line that counts the seconds on a
+    terminal, a line per phase otherwise. The first retrain after start-up may first wait
+    10-20 s for MLflow to create its tables; /model-status says so (retrain_preparing)."""
+    tty = sys.stderr.isatty()
+    started, said = time.monotonic(), ""
+    from continual.client import Client
+
+    with Client(remote.target.url, remote.target.key, timeout=5) as poll:
+        while not stop.wait(0.5):
+            try:
+                preparing = bool(poll.status().get("retrain_preparing"))
+            except Exception:  # noqa: BLE001 - the progress line is best effort; the retrain decides
+                preparing = False
+            phase = "preparing the tracking store (first run)" if preparing else "training"
+            if tty:
+                elapsed = time.monotonic() - started
+                click.echo(f"\rretraining: {phase}… {elapsed:.0f} s\033[K", err=True, nl=False)
+            elif phase != said:
+                click.echo(f"retraining: {phase}…", err=True)
+            said = phase
+    if tty:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
 @main.command()
 @_remote(patient=True)
 def retrain(remote: Remote) -> None:
-    """Train a challenger now and print the gate's verdict."""
-    remote.show(lambda c: c.retrain())
+    """Train a challenger now and print the gate's verdict (progress on stderr)."""
+    stop = threading.Event()
+    progress = threading.Thread(target=_retrain_progress, args=(remote, stop), daemon=True)
+
+    def call(c: Client) -> Any:
+        progress.start()
+        try:
+            return c.retrain()
+        finally:  # the progress line is gone before the verdict is printed
+            stop.set()
+            progress.join(5)
+
+    remote.show(call)
 
 
 @main.command()

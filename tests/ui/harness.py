@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, Page, Playwright, expect
 
+from tests.own_data import own_rows
 from tests.server import Server
 
 API_KEY = "ui-test-key-0123456789abcdef"
@@ -113,6 +114,17 @@ def drive_story(
         while time.monotonic() < stop:
             c.post("/generate", json={"n_samples": rows, "concept": drift_to})
             time.sleep(every)
+
+
+def start_own_data(server: Server, rows: int = 600) -> dict[str, Any]:
+    """Through the REST API: store the user's own rows and train a first champion on them
+    (its status is then "collecting": it has scored none of its own yet)."""
+    with server.client() as c:
+        r = c.post("/data", json={"rows": own_rows(rows, 1)})
+        assert r.status_code == 200, r.text
+        r = c.post("/retrain")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
 
 
 def chart_points(page: Page, series: int = 0) -> int:

@@ -17,7 +17,7 @@ from continual.core.drift import DriftReport, FeatureDrift
 from continual.core.types import Event, Feature, FeatureSchema, ModelRecord, RetrainResult
 from continual.services.monitor import CheckResult, ModelStatusView
 from continual.settings import Secret
-from continual.ui import auth, chart, view
+from continual.ui import auth, chart, playground_text, view
 
 KEY = Secret("api-key-0123456789")
 NOW = datetime(2026, 9, 21, 21, 33, 20, tzinfo=UTC).timestamp()
@@ -166,6 +166,7 @@ def test_status_cards_show_the_live_numbers() -> None:
         "last_retrain_title": "—",
         "retraining": False,
         "capacity": "",
+        "status_note": "",
     }
 
 
@@ -195,6 +196,54 @@ def test_status_cards_say_when_the_champion_is_at_capacity() -> None:
     )
 
 
+def test_a_champion_short_of_min_samples_reads_collecting_neither_green_nor_red() -> None:
+    """Until the champion has scored min_samples rows the card says "collecting" in a neutral
+    colour, with the rows it has and needs, and its accuracy is not flagged."""
+    cards = view.status_cards(status(status="collecting", accuracy=0.0, samples=1), NOW, True)
+    assert (cards.status_text, cards.status_note) == (
+        "collecting",
+        "not judged yet: 1 of 200 rows scored",
+    )
+    assert cards.status_color not in (view.STATUS_COLOR["ok"], view.STATUS_COLOR["degraded"])
+    assert cards.below_threshold is False
+    ok = view.status_cards(status(), NOW, True)
+    assert ok.status_color != cards.status_color
+
+
+def test_a_retrain_waiting_for_the_tracking_store_says_so() -> None:
+    """The first retrain after start-up shows that the tracking store is being prepared, on
+    the status card while it runs, in the playground before it, and in its verdict after."""
+    waiting = view.status_cards(
+        status(status="collecting", retrain_running=True, retrain_preparing=True), NOW, True
+    )
+    assert waiting.status_note == "retraining: preparing the tracking store (first run)…"
+    running = view.status_cards(status(retrain_running=True), NOW, True)
+    assert running.status_note == "retraining now…"
+    assert "preparing the tracking store" in playground_text.retrain_pending_text(
+        tracking_ready=False
+    )
+    assert playground_text.retrain_pending_text(tracking_ready=True) == "Training a challenger…"
+    slow = RetrainResult(
+        "1",
+        True,
+        0.9,
+        None,
+        "run",
+        "first model",
+        "lr",
+        800,
+        200,
+        18.0,
+        tracking_prepared_seconds=13.4,
+    )
+    assert playground_text.retrain_text(slow) == (
+        "Version 1 promoted: first model. The first 13 s went to preparing the tracking "
+        "store (the first retrain after start-up)."
+    )
+    quick = RetrainResult("2", False, 0.8, 0.9, "run", "champion holds", "lr", 800, 200, 1.0)
+    assert playground_text.retrain_text(quick) == "Version 2 rejected: champion holds."
+
+
 def test_version_rows_show_what_each_family_of_the_pool_scored() -> None:
     """The models page lists each candidate family's holdout accuracy beside the winner."""
     assert view.candidate_text(
@@ -211,7 +260,7 @@ def test_status_cards_flag_degraded_and_empty_states() -> None:
         "negative",
         True,
     )
-    few = view.status_cards(status(accuracy=0.41, samples=20), NOW, True)
+    few = view.status_cards(status(status="collecting", accuracy=0.41, samples=20), NOW, True)
     assert few.below_threshold is False
     empty = view.status_cards(
         status(
@@ -373,9 +422,24 @@ def test_generation_width_follows_a_synthetic_schema_only() -> None:
         (Feature("feature1", "numeric"), Feature("feature2", "numeric")), "target", "int"
     )
     custom = FeatureSchema((Feature("age", "numeric"),), "target", "int")
-    assert view.synthetic_width(None) == 2
-    assert view.synthetic_width(synthetic) == 2
-    assert view.synthetic_width(custom) is None
+    assert playground_text.synthetic_width(None) == 2
+    assert playground_text.synthetic_width(synthetic) == 2
+    assert playground_text.synthetic_width(custom) is None
+
+
+def test_generating_is_offered_only_for_the_generators_schema() -> None:
+    """With the user's own schema the playground says why it offers no synthetic data,
+    naming the schema's columns; with none yet, or feature1..N, it offers it."""
+    own = FeatureSchema(
+        (Feature("age", "numeric"), Feature("city", "categorical")), "target", "int"
+    )
+    note = playground_text.generate_note(own)
+    assert note.startswith("Generating data is not offered here")
+    assert "age (numeric), city (categorical); label target" in note
+    assert "POST /data" in note
+    synthetic = FeatureSchema((Feature("feature1", "numeric"),), "target", "int")
+    assert playground_text.generate_note(synthetic) == ""
+    assert playground_text.generate_note(None) == ""
 
 
 def test_action_texts() -> None:
@@ -394,14 +458,14 @@ def test_action_texts() -> None:
         drift=None,
         retrain=verdict,
     )
-    assert view.check_text(check) == (
+    assert playground_text.check_text(check) == (
         "Check: retrain (live accuracy 0.100 < threshold 0.800 on 300 rows). "
         "Version 2 promoted: challenger wins."
     )
-    assert view.ingest_text(1000, 1, "1", 120) == (
+    assert playground_text.ingest_text(1000, 1, "1", 120) == (
         "Stored 1000 rows of concept 1. Champion v1 got 12.0 % of them right."
     )
-    assert view.ingest_text(1000, 0, None, None) == "Stored 1000 rows of concept 0."
+    assert playground_text.ingest_text(1000, 0, None, None) == "Stored 1000 rows of concept 0."
 
 
 # NiceGUI behaves differently under pytest: the subprocesses run as a server would

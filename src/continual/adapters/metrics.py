@@ -58,6 +58,11 @@ class _LoopCollector(Collector):
             "continual_window_samples", "Scored rows in the evaluation window", s.get("samples")
         )
         yield _gauge(
+            "continual_min_samples",
+            "Scored rows live accuracy is judged from (status collecting below it)",
+            s.get("min_samples"),
+        )
+        yield _gauge(
             "continual_accuracy_threshold", "Retrain below this live accuracy", s.get("threshold")
         )
         yield _gauge(

@@ -19,7 +19,9 @@ MODEL_TYPES: tuple[ModelType, ...] = (
 )
 Decision = Literal["ok", "insufficient_data", "cooldown", "retrain"]
 ModelStatus = Literal["champion", "retired", "rejected", "challenger"]
-ServiceStatus = Literal["ok", "degraded", "no_model"]
+# collecting: a champion serves, but it has not yet scored the rows live accuracy is
+# judged from (CONTINUAL_MIN_SAMPLES): neither "ok" nor "degraded" is known yet
+ServiceStatus = Literal["ok", "degraded", "collecting", "no_model"]
 TrainStrategy = Literal["window", "all", "replay"]
 
 
@@ -150,3 +152,6 @@ class RetrainResult(msgspec.Struct, frozen=True):
     holdout_rows: int
     duration_seconds: float
     candidates: list[Candidate] = msgspec.field(default_factory=list)
+    # seconds the retrain waited for the tracking store to be prepared (MLflow creating
+    # its tables: the first retrain after start-up, if it comes before the warm-up ends)
+    tracking_prepared_seconds: float = 0.0

@@ -150,6 +150,8 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     drift: drift.DriftReport | None
     capacity: CapacityView | None = None
     runtime: str | None = None  # what computes the champion's probabilities: onnx, numpy, sklearn
+    # a retrain waits for the tracking store (the first after start-up, MLflow's tables)
+    retrain_preparing: bool = False
 
 
 class Monitor:
@@ -242,15 +244,20 @@ class Monitor:
             last = int(asked_rows)
         return Young(change, rows, since, last)
 
+    def _reference(self, version: str) -> dict[str, Any]:
+        """The drift reference kept with ``version`` (cached: it never changes)."""
+        ref = self._references.get(version)
+        if ref is None:
+            ref = self.store.reference(version)
+            self._references[version] = ref
+        return ref
+
     def data_drift(self) -> drift.DriftReport | None:
         """Per-feature drift of recent inputs against the champion's training data."""
         bundle = self.holder.current
         if bundle is None:
             return None
-        ref = self._references.get(bundle.version)
-        if ref is None:
-            ref = self.store.reference(bundle.version)
-            self._references[bundle.version] = ref
+        ref = self._reference(bundle.version)
         recent = self.store.recent_features(self.settings.eval_window)
         if not recent or not ref:
             return None
@@ -258,16 +265,29 @@ class Monitor:
         return drift.compare(ref, rows)
 
     def status_of(self, m: Measurement) -> ServiceStatus:
-        """``no_model``, ``degraded`` (measured below threshold) or ``ok``."""
+        """``no_model``; ``collecting`` until the champion has scored ``min_samples``
+        rows (nothing is known yet); then ``degraded`` (below threshold) or ``ok``."""
         if m.model_version is None:
             return "no_model"
-        if (
-            m.accuracy is not None
-            and m.samples >= self.settings.min_samples
-            and m.accuracy < self.settings.performance_threshold
-        ):
+        if m.accuracy is None or m.samples < self.settings.min_samples:
+            return "collecting"
+        if m.accuracy < self.settings.performance_threshold:
             return "degraded"
         return "ok"
+
+    def categories(self) -> dict[str, list[str]]:
+        """The categories of each categorical feature in the champion's training data,
+        most frequent first (at most 50 each: the drift reference keeps those)."""
+        bundle = self.holder.current
+        if bundle is None:
+            return {}
+        ref = self._reference(bundle.version)
+        out: dict[str, list[str]] = {}
+        for name, spec in ref.get("features", {}).items():
+            if spec.get("kind") == "categorical":
+                props: dict[str, float] = spec.get("props", {})
+                out[name] = sorted(props, key=lambda k: (-props[k], k))
+        return out
 
     def capacity(self, version: str | None) -> Capacity | None:
         """The capacity state held for ``version`` (the champion), if any (blocking)."""
@@ -471,6 +491,10 @@ class Monitor:
 
     async def _note_status(self, m: Measurement) -> None:
         status = self.status_of(m)
+        if status == "collecting":
+            # not a judgement: the last one stands, so that a new champion's first
+            # measured ok after a degraded one is "recovered", and no flip alerts twice
+            return
         before = await asyncio.to_thread(self.store.get_meta, "status")
         if before == status:
             return
@@ -523,4 +547,5 @@ class Monitor:
             retrain_running=self.retrainer.running,
             drift=self.last_drift,
             capacity=capacity_view(self.capacity(m.model_version)),
+            retrain_preparing=self.retrainer.preparing,
         )

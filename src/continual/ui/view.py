@@ -13,8 +13,8 @@ import msgspec
 
 from continual.adapters.db.store import CheckRecord
 from continual.core.drift import DriftReport
-from continual.core.types import Event, FeatureSchema, ModelRecord, RetrainResult
-from continual.services.monitor import CheckResult, ModelStatusView
+from continual.core.types import Event, ModelRecord
+from continual.services.monitor import ModelStatusView
 from continual.ui.format import ago, numbers, parse_iso, percent, until, utc
 
 EVENT_KINDS: tuple[str, ...] = (
@@ -34,8 +34,20 @@ EVENT_KINDS: tuple[str, ...] = (
 )
 CHECKS_FILTER = "checks"  # the events page also lists the checks' own decisions
 
-STATUS_TEXT = {"ok": "ok", "degraded": "degraded", "no_model": "no model"}
-STATUS_COLOR = {"ok": "positive", "degraded": "negative", "no_model": "grey-7"}
+STATUS_TEXT = {
+    "ok": "ok",
+    "degraded": "degraded",
+    "collecting": "collecting",
+    "no_model": "no model",
+}
+# collecting is neither green nor red: nothing is measured yet
+STATUS_COLOR = {
+    "ok": "positive",
+    "degraded": "negative",
+    "collecting": "blue-grey-6",
+    "no_model": "grey-7",
+}
+PREPARING = "preparing the tracking store (first run)…"
 VERSION_STATUS = {
     "champion": "champion",
     "retired": "earlier champion",
@@ -77,6 +89,7 @@ class StatusCards(msgspec.Struct, frozen=True, kw_only=True):
     last_retrain_title: str
     retraining: bool
     capacity: str  # what the loop waits for when retraining found nothing better
+    status_note: str  # the line under the status: a retrain, the rows still to come, capacity
 
 
 def status_cards(view: ModelStatusView, now: float, scheduler_enabled: bool) -> StatusCards:
@@ -110,7 +123,19 @@ def status_cards(view: ModelStatusView, now: float, scheduler_enabled: bool) -> 
         last_retrain_title=utc(last_retrain),
         retraining=view.retrain_running,
         capacity=capacity_text(view),
+        status_note=status_note(view),
     )
+
+
+def status_note(view: ModelStatusView) -> str:
+    """One line under the status: what runs now, or what the status waits for."""
+    if view.retrain_preparing:
+        return f"retraining: {PREPARING}"
+    if view.retrain_running:
+        return "retraining now…"
+    if view.status == "collecting":
+        return f"not judged yet: {view.samples} of {view.min_samples} rows scored"
+    return capacity_text(view)
 
 
 def capacity_text(view: ModelStatusView) -> str:
@@ -166,7 +191,7 @@ def drift_summary(report: DriftReport | None) -> str:
     )
 
 
-# ---- models, events, playground ---------------------------------------------------------------
+# ---- models, events ---------------------------------------------------------------------
 def version_rows(versions: Iterable[ModelRecord]) -> list[dict[str, Any]]:
     """One table row per version, newest first, with what the models page shows."""
     rows: list[dict[str, Any]] = []
@@ -233,41 +258,3 @@ def check_rows(checks: Sequence[CheckRecord]) -> list[dict[str, Any]]:
         }
         for i, c in reversed(list(enumerate(checks)))
     ]
-
-
-def synthetic_width(schema: FeatureSchema | None) -> int | None:
-    """How many features generated rows need: the schema's, when it is ``feature1..N``.
-
-    ``None`` means the stored data is not synthetic, so generating would be refused.
-    """
-    if schema is None:
-        return 2
-    names = tuple(f"feature{i + 1}" for i in range(len(schema.features)))
-    numeric = all(f.kind == "numeric" for f in schema.features)
-    if schema.names == names and numeric and schema.label_kind == "int":
-        return len(names)
-    return None
-
-
-def retrain_text(result: RetrainResult) -> str:
-    """One line for a retrain's verdict."""
-    verdict = "promoted" if result.promoted else "rejected"
-    return f"Version {result.version} {verdict}: {result.reason}."
-
-
-def check_text(result: CheckResult) -> str:
-    """One or two lines for a check's decision (and the retrain it ran)."""
-    line = f"Check: {result.decision.replace('_', ' ')} ({result.reason})."
-    if result.retrain is not None:
-        line += " " + retrain_text(result.retrain)
-    elif result.retrain_error is not None:
-        line += f" The retrain failed: {result.retrain_error}."
-    return line
-
-
-def ingest_text(accepted: int, concept: int, scored_by: str | None, correct: int | None) -> str:
-    """What one generated batch stored, and how the champion did on it."""
-    line = f"Stored {accepted} rows of concept {concept}."
-    if scored_by is not None and correct is not None and accepted:
-        line += f" Champion v{scored_by} got {percent(correct / accepted)} of them right."
-    return line

@@ -80,7 +80,7 @@ class OverviewPanel:
         ):
             ui.label("No champion yet").classes("font-semibold")
             with ui.row().classes("items-center gap-1 text-sm"):
-                ui.label("Open the")
+                ui.label("Send labelled rows (POST /data, continual ingest) or open the")
                 ui.link("Playground", "/playground").classes("text-primary")
                 ui.label(
                     "to generate data: the next check trains a first model, or press Retrain now."
@@ -95,7 +95,11 @@ class OverviewPanel:
                     .classes("text-base px-2 py-1 self-start")
                     .props("data-testid=status")
                 )
-                self.status_sub = ui.label().classes("text-xs text-slate-500 truncate")
+                self.status_sub = (
+                    ui.label()
+                    .classes("text-xs text-slate-500 break-words")
+                    .props("data-testid=status-note")
+                )
             self.champion = _Stat("Champion", "champion-version")
             self.accuracy = _Stat("Live accuracy", "live-accuracy")
             self.samples = _Stat("Samples in window", "samples")
@@ -141,7 +145,7 @@ class OverviewPanel:
         self.empty.set_visibility(data.status.model_version is None)
         self.status.text = cards.status_text
         self.status.props(f"color={cards.status_color}")
-        self.status_sub.text = "retraining now…" if cards.retraining else cards.capacity
+        self.status_sub.text = cards.status_note
         has_champion = data.status.model_version is not None
         champion_tip = f"{cards.model_type}, champion since {cards.since_title}"
         self.champion.show(cards.version, cards.since, champion_tip if has_champion else "")

@@ -1,6 +1,10 @@
 """The playground: generate data (once or as a stream, with the concept switch), run a check or
 a retrain now, and try a prediction from a form built from the feature schema.
 
+Generating is offered only while the schema is the generator's (``feature1..N``); with
+the user's own data the card says why it is not there. Categorical inputs offer the
+categories the champion was trained on, and take any other text too.
+
 Each action calls the same service function as its REST route (``IngestService.generate``,
 ``Monitor.check``, ``RetrainService.retrain``, ``PredictService.predict``); failures
 are shown as notifications, never as a broken page.
@@ -10,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
 
 from nicegui import ui
 from starlette.requests import Request
@@ -18,9 +21,16 @@ from starlette.requests import Request
 from continual.core.errors import Conflict, ContinualError
 from continual.core.types import FeatureSchema
 from continual.ui.context import DashboardContext, context_of
-from continual.ui.format import percent
 from continual.ui.layout import card_title, frame, signed_in
-from continual.ui.view import check_text, ingest_text, retrain_text, synthetic_width
+from continual.ui.playground_text import (
+    check_text,
+    generate_note,
+    ingest_text,
+    retrain_pending_text,
+    retrain_text,
+    synthetic_width,
+)
+from continual.ui.predict_form import PredictCard
 
 REFRESH = 1.0
 CONCEPTS = {0: "0", 1: "1", 2: "2", 3: "3"}
@@ -36,12 +46,17 @@ class GenerateCard:
         stream = ctx.stream
         with ui.card().props("flat bordered").classes("w-full gap-3"):
             label = ctx.services.settings.label_column
-            card_title(
-                "Generate data",
+            card_title("Generate data")
+            self.caption = ui.label(
                 f"Labelled rows feature1..N with label {label}. Another concept is another "
                 "decision boundary: switch it to make the champion wrong, and watch the loop "
-                "recover.",
+                "recover."
+            ).classes("text-xs text-slate-500 -mt-1")  # as card_title's caption
+            self.note = (
+                ui.label().classes("text-sm text-slate-600").props("data-testid=generate-note")
             )
+            self.controls = ui.column().classes("w-full gap-3")
+        with self.controls:
             with ui.row().classes("items-center gap-3"):
                 ui.label("Concept").classes("text-sm text-slate-600")
                 self.concept = ui.toggle(
@@ -74,7 +89,16 @@ class GenerateCard:
                 ui.label().classes("text-sm text-slate-600").props("data-testid=stream-status")
             )
             self.result = ui.label().classes("text-sm").props("data-testid=generate-result")
+        self.follow_schema(ctx.services.ingest.schema())
         self.tick()
+
+    def follow_schema(self, schema: FeatureSchema | None) -> None:
+        """Offer generating only while the schema is the generator's; else say why not."""
+        note = generate_note(schema)
+        self.note.text = note
+        self.note.set_visibility(bool(note))
+        self.caption.set_visibility(not note)
+        self.controls.set_visibility(not note)
 
     def width(self) -> int | None:
         """How many features generated rows need (``None``: the data is not synthetic)."""
@@ -201,7 +225,7 @@ class LoopCard:
         if not signed_in(self.ctx):
             return
         self._busy(True)
-        self.result.text = "Training a challenger…"
+        self.result.text = retrain_pending_text(self.ctx.services.retrainer.tracking_ready)
         try:
             result = await self.ctx.services.retrainer.retrain("dashboard: retrain requested")
         except Conflict as exc:
@@ -216,72 +240,6 @@ class LoopCard:
             self._busy(False)
         self.ctx.forget_overview()
         self.result.text = retrain_text(result)
-
-
-class PredictCard:
-    """A form built from the feature schema; it appears once the first data fixed one."""
-
-    def __init__(self, ctx: DashboardContext) -> None:
-        self.ctx = ctx
-        self.schema: FeatureSchema | None = ctx.services.ingest.schema()
-        self.inputs: dict[str, Any] = {}
-        with ui.card().props("flat bordered").classes("w-full gap-3"):
-            card_title("Predict", "Score one row with the champion, as POST /predict does.")
-            self.form = ui.column().classes("w-full gap-2")
-        self._build()
-
-    def _build(self) -> None:
-        self.form.clear()
-        self.inputs = {}
-        with self.form:
-            if self.schema is None:
-                ui.label("No feature schema yet: generate or send data first.").classes(
-                    "text-sm text-slate-500"
-                )
-                return
-            with ui.element("div").classes("grid grid-cols-2 gap-2 w-full"):
-                for feature in self.schema.features:
-                    if feature.kind == "numeric":
-                        field: Any = ui.number(feature.name, value=0.0, format="%.3f")
-                    else:
-                        field = ui.input(feature.name)
-                    self.inputs[feature.name] = field.props(
-                        f"outlined dense data-testid=feature-{feature.name}"
-                    ).classes("min-w-0")
-            ui.button("Predict", icon="bolt", on_click=self.predict).props(
-                "unelevated no-caps data-testid=predict"
-            )
-            self.result = ui.label().classes("text-sm").props("data-testid=predict-result")
-
-    async def tick(self) -> None:
-        """Build the form when a schema appears."""
-        if self.schema is None:
-            self.schema = await asyncio.to_thread(self.ctx.services.ingest.schema)
-            if self.schema is not None:
-                self._build()
-
-    def predict(self) -> None:
-        """Predict the form's row with the champion."""
-        if not signed_in(self.ctx) or self.schema is None:
-            return
-        row: dict[str, object] = {}
-        for feature in self.schema.features:
-            value = self.inputs[feature.name].value
-            if feature.kind == "numeric":
-                row[feature.name] = float(value) if value is not None else 0.0
-            else:
-                row[feature.name] = str(value or "")
-        try:
-            version, predictions = self.ctx.services.predictor.predict([row], name="features")
-        except ContinualError as exc:
-            ui.notify(exc.message, type="negative")
-            return
-        p = predictions[0]
-        shares = ", ".join(f"{k}: {percent(v)}" for k, v in p.probabilities.items())
-        self.result.text = (
-            f"Prediction {p.prediction} with confidence {percent(p.confidence)} "
-            f"({shares}) by v{version}. Prediction id {p.prediction_id}."
-        )
 
 
 def register() -> None:
@@ -301,7 +259,8 @@ def register() -> None:
                 predict = PredictCard(ctx)
 
         async def tick() -> None:
+            await predict.tick()  # it reads (and so caches) the schema once there is one
+            generate.follow_schema(predict.schema)
             generate.tick()
-            await predict.tick()
 
         ui.timer(REFRESH, tick)
