@@ -116,7 +116,9 @@ def summary(run: Run) -> str:
                 *(fmt(med.get(n)) for n in NEVER.values()),
                 *(fmt(med.get(p)) for p in PEERS),
                 fmt(med.get("best")),
-                f"{statistics.median(gaps):+.3f}" if gaps else PENDING,
+                f"{statistics.median(gaps):+.3f}"
+                if gaps
+                else (PENDING if LOOP not in med else "-"),
                 *([""] * 5),
             ]
         )

@@ -59,12 +59,13 @@ class Config:
     model: str | None = None
     jobs: int = 1
     peer_jobs: int = 1
-    peers: str = "run"  # run: compute what is not cached; none: cache only; only: no loop
+    peers: bool = True  # compute the peers that are not cached (else: the cache only)
+    loop: bool = True
     env: dict[str, str] = field(default_factory=dict)
 
 
 def _nice() -> None:
-    os.nice(10)  # the peers yield to the loop's server, whose timing the run reports
+    os.nice(10)
 
 
 def run(cfg: Config) -> tuple[dict[tuple[str, int], Stream], list[Outcome]]:
@@ -76,9 +77,11 @@ def run(cfg: Config) -> tuple[dict[tuple[str, int], Stream], list[Outcome]]:
     }
     outcomes = {key: Outcome(*key) for key in labels}
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(cfg.peer_jobs, mp_context=ctx, initializer=_nice) as pool:
+    # beside the loop the peers yield to its server, whose timing the run reports
+    nice = _nice if cfg.loop else None
+    with ProcessPoolExecutor(cfg.peer_jobs, mp_context=ctx, initializer=nice) as pool:
         peers: dict[tuple[str, int, str], Future[dict[str, list[bool]]]] = {}
-        if cfg.peers != "none":
+        if cfg.peers:
             for st, v in tasks:
                 key = (st.name, st.seed, v)
                 if cached_peers(st, v, labels[key]) is None:
@@ -89,7 +92,7 @@ def run(cfg: Config) -> tuple[dict[tuple[str, int], Stream], list[Outcome]]:
                 got = never_retrained(st, family)
                 for v in cfg.variants:
                     outcomes[(st.name, st.seed, v)].curves[name] = got
-        if cfg.peers != "only":
+        if cfg.loop:
             _loop(cfg, tasks, labels, outcomes)
         for key, fut in peers.items():
             fut.result()
@@ -277,6 +280,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Namespace
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--no-peers", action="store_true", help="use cached peers only")
     mode.add_argument("--peers-only", action="store_true", help="compute and cache peers; no loop")
+    p.add_argument("--no-loop", action="store_true", help="no loop (with --no-peers: re-render)")
     p.add_argument("--env", action="append", default=[], help="server setting KEY=VALUE")
     p.add_argument("--smoke", action="store_true", help="1 seed, small streams, output in /tmp")
     p.add_argument("--json", type=Path, help="also save the run here")
@@ -301,7 +305,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Namespace
         model=a.model,
         jobs=a.jobs,
         peer_jobs=a.peer_jobs,
-        peers="none" if a.no_peers else "only" if a.peers_only else "run",
+        peers=not a.no_peers,
+        loop=not (a.peers_only or a.no_loop),
         env=dict(kv.split("=", 1) for kv in a.env),
     )
     if a.smoke:
