@@ -231,6 +231,10 @@ def report(
         else "the loop did not run"
     )
     peer = ", ".join(f"{p} {s / 60:.0f} min" for p, s in run.peer_seconds.items())
+    replays = {(m.stream, m.seed, m.variant) for m in run.metrics}
+    with_peers = {(m.stream, m.seed, m.variant) for m in run.metrics if m.learner == PEERS[0]}
+    if len(with_peers) < len(replays):
+        peer += f"; **River peers in the cache for {len(with_peers)} of {len(replays)} replays**"
     links = "\n\n".join(f"![{p.stem}]({os.path.relpath(p, doc.parent)})" for p in pictures)
     return "\n\n".join(
         [
