@@ -231,6 +231,7 @@ def report(
         else "the loop did not run"
     )
     peer = ", ".join(f"{p} {s / 60:.0f} min" for p, s in run.peer_seconds.items())
+    peer = f"{peer} of CPU" if peer else "-"
     replays = {(m.stream, m.seed, m.variant) for m in run.metrics}
     with_peers = {(m.stream, m.seed, m.variant) for m in run.metrics if m.learner == PEERS[0]}
     if len(with_peers) < len(replays):
@@ -239,7 +240,7 @@ def report(
     return "\n\n".join(
         [
             f"Command: `{command}` ({seconds / 60:.0f} min wall; {timing}; computing the River "
-            f"peers, cached since, took {peer or '-'} of CPU; {machine()}).",
+            f"peers, cached since, took {peer or '-'}; {machine()}).",
             f"Streams of {cfg.warmup_rows:,} warm-up rows and segments of {cfg.segment_rows:,} rows; "
             f"seeds {', '.join(map(str, cfg.seeds))}; `POST /check` every {cfg.check_every} rows; "
             f"late labels arrive {cfg.delay} rows late; server settings: defaults but for "
