@@ -1,40 +1,61 @@
-"""Labelled streams with known drift points, their oracles, and the in-process learners.
+"""Labelled streams with known drift points, their oracles, and label schedules.
 
 A stream is a warm-up (the history a first model is trained on) followed by segments,
-each a block of rows from one concept. An abrupt drift is a segment boundary where the
-concept changes. Every segment has an oracle: the better of a logistic regression and a
-gradient-boosted model fitted on 5,000 fresh rows of its concept and scored on 5,000
-more; "recovered" means back within 2 points of it.
+each a block of rows from one concept, or (a *moving* segment) a concept that changes a
+little on every row. A drift starts where the concept changes: abrupt at a boundary
+into a fixed concept, gradual over a moving segment. Every fixed segment has an oracle:
+the better of the service's LogisticRegression and HistGradientBoosting pipelines
+fitted on 5,000 fresh rows of its concept and scored on 5,000 more; "recovered" means
+back within 2 points of it. A moving segment has no fixed concept and so no oracle.
 
-- ``generate``: the service's own ``/generate`` rows (``continual.adapters.models.synthetic``,
-  the very function behind the route), concepts 0 -> 1 -> 2 -> 3.
-- ``sea``: River's SEA generator, variants 0 -> 1 -> 2 -> 3 (thresholds 8, 9, 7, 9.5) with
-  10 % label noise, concatenated (River's ``ConceptDriftStream`` with width 1 overflows).
-- ``sea-stable``: SEA variant 0 throughout: no drift, so every retrain is a false alarm.
+The generators themselves are in ``_synth.py``; ``STREAMS`` lists every stream.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-Row = dict[str, float]
+Row = dict[str, float | str]
+Rows = list[tuple[Row, int]]
 ORACLE_ROWS = 5000
-SEA_NOISE = 0.1
+ORACLE_FAMILIES = ("logistic_regression", "hist_gradient_boosting")
+CACHE = Path(__file__).resolve().parent / ".cache"  # gitignored: oracles and peers
 
 
 @dataclass(frozen=True)
 class Segment:
-    """Rows ``[start, end)`` of the evaluated stream, all of one concept."""
+    """Rows ``[start, end)`` of the evaluated stream, all of one concept (or moving)."""
 
     start: int
     end: int
     concept: str
     oracle: float
+    moving: bool = False
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A change of concept: it starts at row ``start`` and is complete at ``end``
+    (``end == start`` for an abrupt drift); ``target`` is the fixed segment after it."""
+
+    start: int
+    end: int
+    target: Segment
+
+    @property
+    def abrupt(self) -> bool:
+        """Whether the concept changed at one row."""
+        return self.end == self.start
 
 
 @dataclass(frozen=True)
@@ -43,14 +64,26 @@ class Stream:
 
     name: str
     seed: int
-    warmup: list[tuple[Row, int]]
-    rows: list[tuple[Row, int]]
+    warmup: Rows
+    rows: Rows
     segments: list[Segment]
 
     @property
+    def changes(self) -> list[Drift]:
+        """Every drift, in order: a boundary into a new concept starts one; a moving
+        segment is one drift, complete at the fixed segment that follows it."""
+        out: list[Drift] = []
+        for k, (a, b) in enumerate(itertools.pairwise(self.segments)):
+            if a.concept == b.concept or a.moving:
+                continue  # no change, or the end of a gradual drift already counted
+            target = next((s for s in self.segments[k + 1 :] if not s.moving), b)
+            out.append(Drift(b.start, target.start if b.moving else b.start, target))
+        return out
+
+    @property
     def drifts(self) -> list[int]:
-        """Row indices where the concept changes."""
-        return [b.start for a, b in itertools.pairwise(self.segments) if a.concept != b.concept]
+        """Row indices where a drift starts."""
+        return [d.start for d in self.changes]
 
 
 @dataclass
@@ -84,126 +117,119 @@ def schedule(variant: str, n: int, seed: int, delay: int) -> Labels:
 def oracle_accuracy(
     fit_rows: Sequence[tuple[Row, int]], test_rows: Sequence[tuple[Row, int]]
 ) -> float:
-    """The better of LogisticRegression and HistGradientBoosting, fitted on ``fit_rows``."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    names = list(fit_rows[0][0])
-    x = np.array([[r[c] for c in names] for r, _ in fit_rows])
-    y = np.array([t for _, t in fit_rows])
-    xt = np.array([[r[c] for c in names] for r, _ in test_rows])
-    yt = np.array([t for _, t in test_rows])
-    best = 0.0
-    for model in (
-        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
-        HistGradientBoostingClassifier(random_state=0),
-    ):
-        model.fit(x, y)
-        best = max(best, float((model.predict(xt) == yt).mean()))
-    return best
-
-
-def _segments(
-    name: str,
-    seed: int,
-    concepts: Sequence[Any],
-    segment_rows: int,
-    warmup_rows: int,
-    draw: Callable[[Any, int, int], list[tuple[Row, int]]],
-) -> Stream:
-    warmup: list[tuple[Row, int]] = []
-    rows: list[tuple[Row, int]] = []
-    segments: list[Segment] = []
-    for k, concept in enumerate(concepts):
-        extra = warmup_rows if k == 0 else 0
-        drawn = draw(concept, seed * 100 + k, extra + segment_rows + 2 * ORACLE_ROWS)
-        warmup += drawn[:extra]
-        body = drawn[extra : extra + segment_rows]
-        held = drawn[extra + segment_rows :]
-        oracle = oracle_accuracy(held[:ORACLE_ROWS], held[ORACLE_ROWS:])
-        segments.append(Segment(len(rows), len(rows) + len(body), str(concept), oracle))
-        rows += body
-    return Stream(name, seed, warmup, rows, segments)
-
-
-def _generate(concept: Any, seed: int, n: int) -> list[tuple[Row, int]]:
-    from continual.adapters.models import synthetic
-
-    features, labels = synthetic(n, 2, int(concept), seed)
-    return list(zip(features, labels, strict=True))
-
-
-def _sea(variant: Any, seed: int, n: int) -> list[tuple[Row, int]]:
-    from river.datasets import synth
-
-    out: list[tuple[Row, int]] = []
-    for x, y in itertools.islice(synth.SEA(variant=int(variant), noise=SEA_NOISE, seed=seed), n):
-        out.append(({f"x{i + 1}": round(float(v), 6) for i, v in x.items()}, int(y)))
-    return out
-
-
-STREAMS: dict[str, tuple[tuple[int, ...], Callable[[Any, int, int], list[tuple[Row, int]]]]] = {
-    "generate": ((0, 1, 2, 3), _generate),
-    "sea": ((0, 1, 2, 3), _sea),
-    "sea-stable": ((0, 0, 0, 0), _sea),
-}
-
-
-def build(name: str, seed: int, segment_rows: int, warmup_rows: int) -> Stream:
-    """The stream ``name`` for ``seed``: ``warmup_rows`` of history, then four segments."""
-    concepts, draw = STREAMS[name]
-    return _segments(name, seed, concepts, segment_rows, warmup_rows, draw)
-
-
-# ---- in-process learners (run in a worker process, beside the HTTP replay) ----------------
-
-
-def _river(kind: str, seed: int) -> Any:
-    from river import forest, tree
-
-    if kind == "ARF":
-        return forest.ARFClassifier(n_models=10, seed=seed)
-    return tree.HoeffdingAdaptiveTreeClassifier(seed=seed)
-
-
-def replay_in_process(stream: Stream, labels: Labels, model_type: str) -> dict[str, list[bool]]:
-    """Test-then-train the comparison learners on ``stream``, labels arriving as
-    ``labels`` says; return each learner's per-row correctness.
-
-    ``never retrained``: the service's own pipeline fitted once on the warm-up, the way
-    the original design served one model forever. ARF and HAT: River, learning each
-    label when (and if) it arrives."""
-    from threadpoolctl import threadpool_limits
-
+    """The better of the service's LogisticRegression and HistGradientBoosting pipelines
+    (scaled numbers, one-hot categories), fitted on ``fit_rows``."""
     from continual.adapters.models import CompiledModel, fit
     from continual.core.schema import infer_schema
 
-    threadpool_limits(1)
-    first, label = stream.warmup[0]
-    schema = infer_schema({**first, "target": label}, "target", "warmup[0]")
-    pipeline = fit(
-        model_type,
-        schema,
-        [r for r, _ in stream.warmup],
-        [y for _, y in stream.warmup],
-        42,
-    )
-    static = CompiledModel(pipeline, schema)
-    predicted = static.labels_of(static.predict_rows([r for r, _ in stream.rows]))
-    out: dict[str, list[bool]] = {
-        "never retrained": [p == y for p, (_, y) in zip(predicted, stream.rows, strict=True)]
-    }
-    for kind in ("ARF", "HAT"):
-        model = _river(kind, stream.seed)
-        for x, y in stream.warmup:
-            model.learn_one(x, y)
-        correct: list[bool] = []
-        for i, (x, y) in enumerate(stream.rows):
-            correct.append(model.predict_one(x) == y)
-            j = labels.due(i)
-            if j is not None:
-                model.learn_one(*stream.rows[j])
-        out[kind] = correct
-    return out
+    first, label = fit_rows[0]
+    schema = infer_schema({**first, "target": label}, "target", "oracle")
+    best = 0.0
+    for family in ORACLE_FAMILIES:
+        model = CompiledModel(
+            fit(family, schema, [r for r, _ in fit_rows], [y for _, y in fit_rows], 0), schema
+        )
+        got = model.labels_of(model.predict_rows([r for r, _ in test_rows]))
+        best = max(best, sum(p == y for p, (_, y) in zip(got, test_rows, strict=True)) / len(got))
+    return best
+
+
+def digest(*parts: Any) -> str:
+    """A short hash of JSON-able ``parts`` (a cache key)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically (a rename), so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def cached_oracle(held: Rows) -> float:
+    """``oracle_accuracy`` on ``held`` (fit on the first half, score on the rest),
+    remembered on disk by a hash of the rows: it costs seconds per concept."""
+    import sklearn
+
+    key = digest(ORACLE_FAMILIES, sklearn.__version__, held)
+    path = CACHE / "oracles" / f"{key}.json"
+    if path.exists():
+        return float(json.loads(path.read_text()))
+    value = oracle_accuracy(held[:ORACLE_ROWS], held[ORACLE_ROWS:])
+    write_json(path, value)
+    return value
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a generator hands back for one segment: its rows and 2 x ORACLE_ROWS fresh
+    rows of its concept (none for a moving segment)."""
+
+    concept: str
+    rows: Rows
+    held: Rows
+    moving: bool = False
+
+
+def assemble(name: str, seed: int, warmup: Rows, parts: Sequence[Part]) -> Stream:
+    """Concatenate the parts into a stream; an oracle per concept, fitted once."""
+    rows: Rows = []
+    segments: list[Segment] = []
+    oracles: dict[str, float] = {}
+    for part in parts:
+        if part.moving:
+            oracle = math.nan
+        elif part.concept not in oracles:
+            oracles[part.concept] = cached_oracle(part.held)
+            oracle = oracles[part.concept]
+        else:
+            oracle = oracles[part.concept]
+        segments.append(
+            Segment(len(rows), len(rows) + len(part.rows), part.concept, oracle, part.moving)
+        )
+        rows += part.rows
+    return Stream(name, seed, warmup, rows, segments)
+
+
+Draw = Callable[[object, int, int], Rows]
+
+
+def concepts(
+    draw: Draw, sequence: Sequence[object]
+) -> Callable[[int, int, int], tuple[Rows, list[Part]]]:
+    """A stream of abrupt switches between fixed concepts: segment ``k`` draws its rows
+    (and, first, the warm-up) from ``draw(concept, sample seed, n)``."""
+
+    def make(seed: int, segment_rows: int, warmup_rows: int) -> tuple[Rows, list[Part]]:
+        warmup: Rows = []
+        parts: list[Part] = []
+        for k, concept in enumerate(sequence):
+            extra = warmup_rows if k == 0 else 0
+            drawn = draw(concept, seed * 100 + k, extra + segment_rows + 2 * ORACLE_ROWS)
+            warmup += drawn[:extra]
+            parts.append(
+                Part(
+                    str(concept), drawn[extra : extra + segment_rows], drawn[extra + segment_rows :]
+                )
+            )
+        return warmup, parts
+
+    return make
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One stream: how to make it, what it tests, and server settings it runs with."""
+
+    make: Callable[[int, int, int], tuple[Rows, list[Part]]]
+    about: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def build(name: str, seed: int, segment_rows: int, warmup_rows: int) -> Stream:
+    """The stream ``name`` for ``seed``: ``warmup_rows`` of history, then its segments."""
+    from _synth import STREAMS
+
+    warmup, parts = STREAMS[name].make(seed, segment_rows, warmup_rows)
+    return assemble(name, seed, warmup, parts)

@@ -36,14 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             "--streams",
             "generate",
-            "--variants",
-            "immediate",
             "--seeds",
             "1",
             "--segment-rows",
             "1000",
+            "--labels",
+            "immediate",
             "--section",
             "adaptation-quick",
+            "--no-figures",
             *write,
         ]
     )
