@@ -3,10 +3,13 @@ the first retrain after start-up says that it waits for the tracking store."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +114,32 @@ def test_the_first_retrain_after_start_says_it_prepares_the_tracking_store(
         }
 
         def retrain() -> tuple[dict[str, Any], str]:
+            # stderr on a terminal (a pty), where the CLI shows its progress line
+            master, slave = pty.openpty()
+            seen: list[bytes] = []
+
+            def drain() -> None:
+                with contextlib.suppress(OSError):
+                    while chunk := os.read(master, 4096):
+                        seen.append(chunk)
+
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
             done = subprocess.run(
-                [sys.executable, "-m", "continual", "retrain"],
+                [sys.executable, "-m", "continual", "retrain", "--json"],
                 env=env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=slave,
                 text=True,
                 timeout=180,
                 check=False,
             )
-            assert done.returncode == 0, done.stderr
-            return json.loads(done.stdout), done.stderr
+            os.close(slave)
+            reader.join(10)
+            os.close(master)
+            progress = b"".join(seen).decode(errors="replace")
+            assert done.returncode == 0, progress
+            return json.loads(done.stdout), progress
 
         first, progress = retrain()
         assert first["promoted"] is True, first

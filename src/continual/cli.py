@@ -169,13 +169,15 @@ def ingest(remote: Remote, file: Path, chunk_rows: int) -> None:
 
 
 def _retrain_progress(remote: Remote, stop: threading.Event) -> None:
-    """Say on stderr what the running retrain does: a line that counts the seconds on a
-    terminal, a line per phase otherwise. The first retrain after start-up may first wait
-    10-20 s for MLflow to create its tables; /model-status says so (retrain_preparing)."""
-    tty = sys.stderr.isatty()
-    started, said = time.monotonic(), ""
+    """On a terminal, say on stderr what the running retrain does, in one line that
+    counts the seconds (off a terminal stderr keeps only a failure's line). The first
+    retrain after start-up may first wait 10-20 s for MLflow to create its tables;
+    /model-status says so (retrain_preparing)."""
     from continual.client import Client
 
+    if not sys.stderr.isatty():
+        return
+    started = time.monotonic()
     with Client(remote.target.url, remote.target.key, timeout=5) as poll:
         while not stop.wait(0.5):
             try:
@@ -183,14 +185,9 @@ def _retrain_progress(remote: Remote, stop: threading.Event) -> None:
             except Exception:  # noqa: BLE001 - the progress line is best effort; the retrain decides
                 preparing = False
             phase = "preparing the tracking store (first run)" if preparing else "training"
-            if tty:
-                elapsed = time.monotonic() - started
-                click.echo(f"\rretraining: {phase}… {elapsed:.0f} s\033[K", err=True, nl=False)
-            elif phase != said:
-                click.echo(f"retraining: {phase}…", err=True)
-            said = phase
-    if tty:
-        click.echo("\r\033[K", err=True, nl=False)
+            elapsed = time.monotonic() - started
+            click.echo(f"\rretraining: {phase}… {elapsed:.0f} s\033[K", err=True, nl=False)
+    click.echo("\r\033[K", err=True, nl=False)
 
 
 @main.command()
