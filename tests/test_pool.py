@@ -96,15 +96,19 @@ def noisy(n: int, seed: int, concept: int = 0) -> tuple[list[dict[str, Any]], li
     return rows, [1 - y if rng.random() < 0.25 else y for y in labels]
 
 
-def serve(api: Api, n: int, seed: int, concept: int = 0) -> None:
-    """Predict ``n`` rows, then send their true labels."""
-    rows, labels = noisy(n, seed, concept)
+def predict_then_label(api: Api, rows: list[dict[str, Any]], labels: list[int]) -> None:
+    """Predict the rows, then send their true labels by prediction id."""
     preds = api.post("/predict", json={"rows": rows}).json()["predictions"]
     items = [
         {"prediction_id": p["prediction_id"], "label": y}
         for p, y in zip(preds, labels, strict=True)
     ]
-    assert api.post("/feedback", json={"items": items}).json()["accepted"] == n
+    assert api.post("/feedback", json={"items": items}).json()["accepted"] == len(rows)
+
+
+def serve(api: Api, n: int, seed: int, concept: int = 0) -> None:
+    """Predict ``n`` noisy rows, then send their true labels."""
+    predict_then_label(api, *noisy(n, seed, concept))
 
 
 def test_out_of_reach_threshold_gives_one_capacity_alert_and_no_retrain_storm(
@@ -187,12 +191,7 @@ def test_a_stable_stream_gets_its_history_and_a_drifted_one_the_fresh_rows(
 
     for concept, seed in ((0, 4), (1, 5)):  # served well, then the concept mirrors
         rows, labels = synthetic(300, 2, concept, seed)
-        preds = api.post("/predict", json={"rows": rows}).json()["predictions"]
-        items = [
-            {"prediction_id": p["prediction_id"], "label": y}
-            for p, y in zip(preds, labels, strict=True)
-        ]
-        api.post("/feedback", json={"items": items})
+        predict_then_label(api, rows, labels)
     drifted = api.post("/check").json()
     assert drifted["decision"] == "retrain", drifted
     retrain = drifted["retrain"]
@@ -214,12 +213,7 @@ def test_a_refresh_that_finds_nothing_better_ends_the_refreshes(client_factory: 
     decisions = []
     for start in range(1000, 5000, 500):  # 8 x 500 rows of the same concept
         rows, labels = every[start : start + 500], labelled[start : start + 500]
-        preds = api.post("/predict", json={"rows": rows}).json()["predictions"]
-        items = [
-            {"prediction_id": p["prediction_id"], "label": y}
-            for p, y in zip(preds, labels, strict=True)
-        ]
-        api.post("/feedback", json={"items": items})
+        predict_then_label(api, rows, labels)
         check = api.post("/check").json()
         decisions.append((check["decision"], (check["retrain"] or {}).get("promoted")))
     # the refresh at 2,000 rows, then nothing
