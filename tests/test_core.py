@@ -188,6 +188,7 @@ def test_schema_spec_from_configuration() -> None:
 CAPACITY = Capacity(
     version="3",
     level=0.74,
+    samples=500,
     best=0.73,
     families=["logistic_regression", "hist_gradient_boosting"],
     declared_at=900.0,
@@ -207,11 +208,11 @@ AT_CAPACITY = with_(accuracy=0.74, samples=500, capacity=CAPACITY, rows_since_ca
         ({"detector_fired": True}, "ok", ""),  # the change that was already tried
         ({"detector_fired": True, "change_after_capacity": True}, "retrain", "detector"),
         ({"new_drift": ("feature2",)}, "retrain", "drift"),
-        ({"accuracy": 0.71}, "ok", ""),  # within two standard errors of its level
-        ({"accuracy": 0.69}, "retrain", "fall"),
+        ({"accuracy": 0.69}, "ok", ""),  # within two standard errors of the difference
+        ({"accuracy": 0.68}, "retrain", "fall"),
         ({"now": 4500.0}, "retrain", "backoff"),  # the back-off ran out, with new rows
         ({"now": 4500.0, "rows_since_capacity": 10}, "ok", ""),  # but not on the same rows
-        ({"accuracy": 0.69, "last_retrain_at": 990.0}, "cooldown", "fall"),
+        ({"accuracy": 0.68, "last_retrain_at": 990.0}, "cooldown", "fall"),
         (
             {"fit_rows": 500, "rows_since_change": 1000, "refresh_until": 50_000},
             "retrain",
@@ -237,5 +238,5 @@ def test_at_capacity_says_what_it_waits_for() -> None:
         "at capacity: live accuracy 0.740 is below threshold 0.800, and retraining found "
         "nothing better (best of 2 families 0.730); waiting for a change in the data"
     )
-    assert policy.fall_margin(0.74, 500) == pytest.approx(2 * (0.74 * 0.26 / 500) ** 0.5)
-    assert policy.fall_margin(1.0, 500) == 0.01
+    assert policy.fall_margin(0.74, 500, 500) == pytest.approx(2 * (0.74 * 0.26 * 2 / 500) ** 0.5)
+    assert policy.fall_margin(1.0, 500, 500) == 0.01

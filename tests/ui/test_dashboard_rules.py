@@ -178,6 +178,7 @@ def test_status_cards_say_when_the_champion_is_at_capacity() -> None:
     cap = Capacity(
         version="3",
         level=0.74,
+        samples=500,
         best=0.731,
         families=["logistic_regression", "hist_gradient_boosting"],
         declared_at=NOW - 600,

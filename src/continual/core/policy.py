@@ -48,11 +48,14 @@ class Verdict(msgspec.Struct, frozen=True):
     trigger: Trigger = ""
 
 
-def fall_margin(level: float, samples: int) -> float:
+def fall_margin(level: float, level_samples: int, samples: int) -> float:
     """How far below its capacity level live accuracy must fall to count as a change:
-    two standard errors of an accuracy measured on ``samples`` rows (at least 0.01)."""
+    two standard errors of the difference of two accuracies, the level's measured on
+    ``level_samples`` rows and today's on ``samples`` (at least 0.01). Both are noisy:
+    a level taken on the first 200 rows is itself a few points off."""
     p = min(max(level, 0.0), 1.0)
-    return max(0.01, 2.0 * math.sqrt(p * (1.0 - p) / max(1, samples)))
+    spread = 1.0 / max(1, level_samples) + 1.0 / max(1, samples)
+    return max(0.01, 2.0 * math.sqrt(p * (1.0 - p) * spread))
 
 
 def refresh_due(c: CheckInputs) -> bool:
@@ -119,7 +122,7 @@ def decide(c: CheckInputs) -> Verdict:  # noqa: PLR0911 - one return per rule of
 
 
 def _at_capacity(c: CheckInputs, cap: Capacity, accuracy: float) -> Verdict:
-    floor = cap.level - fall_margin(cap.level, c.samples)
+    floor = cap.level - fall_margin(cap.level, cap.samples, c.samples)
     if accuracy < floor:
         return _due(
             c,

@@ -128,6 +128,7 @@ class Capacity(msgspec.Struct, frozen=True, kw_only=True):
 
     version: str
     level: float  # the champion's live accuracy when it was declared
+    samples: int  # the rows that accuracy was measured on
     best: float  # the best challenger's holdout accuracy then
     families: list[str]
     declared_at: float

@@ -67,6 +67,7 @@ class CapacityView(msgspec.Struct, frozen=True, kw_only=True):
 
     version: str
     level: float
+    samples: int
     best: float
     families: list[str]
     declared_at: str | None
@@ -84,6 +85,7 @@ def capacity_view(cap: Capacity | None) -> CapacityView | None:
     return CapacityView(
         version=cap.version,
         level=cap.level,
+        samples=cap.samples,
         best=cap.best,
         families=cap.families,
         declared_at=iso(cap.declared_at),
@@ -325,7 +327,14 @@ class Monitor:
         ):
             cap = None  # the champion is measured above the threshold again
             await asyncio.to_thread(self.store.set_meta, "capacity", "")
-        drifted = [] if report is None else [f.feature for f in report.features if f.drifted]
+        # ``drifted``: what the capacity state records as already drifting (the
+        # per-feature test); ``alarming``: what counts as a new change, at a family-wise
+        # significance (Bonferroni over the features): on a stationary stream of 20
+        # features one of them passes the per-feature test now and then by chance
+        features = [] if report is None else report.features
+        drifted = [f.feature for f in features if f.drifted]
+        bar = drift.P_VALUE / max(1, len(features))
+        alarming = [f.feature for f in features if f.drifted and f.p_value < bar]
         verdict = decide(
             CheckInputs(
                 now=now,
@@ -348,7 +357,7 @@ class Monitor:
                     and m.detector_row_id is not None
                     and m.detector_row_id > cap.row_id
                 ),
-                new_drift=() if cap is None else tuple(d for d in drifted if d not in cap.drifted),
+                new_drift=() if cap is None else tuple(d for d in alarming if d not in cap.drifted),
                 rows_since_capacity=0 if cap is None else hi - cap.row_id,
             )
         )
@@ -451,6 +460,7 @@ class Monitor:
         renewed = Capacity(
             version=m.model_version,
             level=round(level, 4),
+            samples=m.samples,
             best=round(result.challenger_accuracy, 4),
             families=families,
             declared_at=now if cap is None else cap.declared_at,
