@@ -182,15 +182,10 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop_process(self) -> None:
-        """SIGTERM our process, wait, SIGKILL it if it overstays; keep the data directory."""
+        """Stop our process (see ``stop_pid``); keep the data directory."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        if proc is not None:
+            stop_pid(proc)
 
     def stop(self) -> None:
         """Stop the process and remove a data directory that we made."""
@@ -210,6 +205,17 @@ class Server:
         if exc is not None:  # the server's side of the story, before its directory goes
             print(f"server log (port {self.port}):\n{self.log()[-4000:]}", file=sys.stderr)
         self.stop()
+
+
+def stop_pid(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process we started, wait, SIGKILL it if it overstays."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def exit_on_sigterm() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -30,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from _harness import ROOT, free_port, machine, median, table, write_section
+from _harness import ROOT, free_port, machine, median, stop_pid, table, write_section
 
 VENV_BIN = Path(sys.executable).parent
 # what the training worker imports when it warms up (services/worker.py)
@@ -70,12 +69,7 @@ def to_health(argv: Sequence[str], extra: Mapping[str, str]) -> float:
                     time.sleep(0.02)
             raise RuntimeError(f"{' '.join(argv)} serve exited with {proc.returncode}")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_pid(proc)
 
 
 class Case(NamedTuple):

@@ -82,18 +82,9 @@ def capacity_view(cap: Capacity | None) -> CapacityView | None:
     """``cap`` for the API and the dashboard."""
     if cap is None:
         return None
+    fields = msgspec.structs.asdict(cap)
     return CapacityView(
-        version=cap.version,
-        level=cap.level,
-        samples=cap.samples,
-        best=cap.best,
-        families=cap.families,
-        declared_at=iso(cap.declared_at),
-        row_id=cap.row_id,
-        drifted=cap.drifted,
-        backoff_seconds=cap.backoff_seconds,
-        retry_at=iso(cap.retry_at),
-        trigger=cap.trigger,
+        **{**fields, "declared_at": iso(cap.declared_at), "retry_at": iso(cap.retry_at)}
     )
 
 
