@@ -13,7 +13,7 @@ def stored(client: Api) -> tuple[int, int]:
     """(labelled rows, predictions logged) right now."""
     client.app_.services.log.flush()
     rows = client.get("/data").json()["rows"]
-    with client.app_.services.store.engine.connect() as conn:
+    with client.app_.services._database.db.engine.connect() as conn:
         from sqlalchemy import text
 
         preds = conn.execute(text("SELECT count(*) FROM predictions")).scalar()

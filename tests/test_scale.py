@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 
 from tests.conftest import train
@@ -13,14 +14,14 @@ def test_check_on_a_million_rows_reads_only_its_window(client_factory: Any) -> N
     """With 1,000,000 scored rows the check answers from the newest window, via the index."""
     api = client_factory(CONTINUAL_EVAL_WINDOW="500", CONTINUAL_MIN_SAMPLES="100")
     train(api, n=600)
-    store = api.app_.services.store
-    features = b'{"feature1":0.5,"feature2":-0.5}'
+    rows = api.app_.services._database.rows
+    features = np.asarray([0.5, -0.5]).tobytes()  # the packed form of one row
     total = 1_000_000
     chunk = 100_000
     for start in range(0, total, chunk):
         # history: correct except the newest 100 rows, so the window's accuracy is known
         correct = [i < total - 100 for i in range(start, start + chunk)]
-        store.insert_rows(0.0, "data", [features] * chunk, ["1"] * chunk, "1", correct)
+        rows.insert_rows(0.0, "data", [features] * chunk, ["1"] * chunk, "1", correct)
     check = api.post("/check").json()
     assert check["samples"] == 500
     assert check["accuracy"] == 0.8  # 400 of the newest 500 are correct
@@ -28,7 +29,7 @@ def test_check_on_a_million_rows_reads_only_its_window(client_factory: Any) -> N
     assert check["detector_fired"] is True
     assert check["decision"] == "retrain"
     assert "one class" in check["retrain_error"]  # the synthetic history has a single label
-    with store.engine.connect() as conn:
+    with rows.db.engine.connect() as conn:
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(

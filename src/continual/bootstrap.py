@@ -10,7 +10,7 @@ from pathlib import Path
 
 import structlog
 
-from continual.adapters.db import Store, make_engine
+from continual.adapters.db import Database, open_database
 from continual.adapters.metrics import LoopSnapshot, Metrics
 from continual.core.clock import Clock, SystemClock
 from continual.core.errors import ContinualError
@@ -20,6 +20,7 @@ from continual.services.ingest import IngestService
 from continual.services.monitor import Monitor
 from continual.services.predict import PredictionLog, PredictService
 from continual.services.promote import Registry
+from continual.services.reads import ReadModel
 from continual.services.retrain import RetrainService
 from continual.services.worker import Worker
 from continual.settings import Secret, Settings
@@ -30,13 +31,16 @@ WARM_UP_DELAY_SECONDS = 5.0  # then the worker imports the estimators and MLflow
 
 @dataclass
 class Services:
-    """Every use case, wired to one store, one holder and one worker."""
+    """Every use case and the read model, wired to one database, one holder and one
+    worker. The web layer and the dashboard see these; the repositories and the
+    Prometheus registry stay private to the composition root."""
 
     settings: Settings
     api_key: Secret
     api_key_file: Path | None
     clock: Clock
-    store: Store
+    _database: Database
+    reads: ReadModel
     holder: ModelHolder
     log: PredictionLog
     predictor: PredictService
@@ -46,10 +50,38 @@ class Services:
     registry: Registry
     retrainer: RetrainService
     monitor: Monitor
-    metrics: Metrics
+    _metrics: Metrics
     ready_reason: str = "starting"
     owns_worker: bool = True
     _warm: asyncio.Task[None] | None = None
+
+    def ping(self) -> None:
+        """Raise a ``core.errors`` storage error unless the database answers (blocking)."""
+        self._database.ping()
+
+    def render_metrics(self) -> bytes:
+        """The Prometheus text exposition (blocking: one O(window) query)."""
+        return self._metrics.render()
+
+    def observe_prediction(self, kind: str, seconds: float) -> None:
+        """Record one prediction call's latency (``single`` or ``batch``)."""
+        self._metrics.prediction_latency.labels(kind).observe(seconds)
+
+    def request_started(self) -> None:
+        """A request began (the request middleware reports it)."""
+        self._metrics.request_started()
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """A request finished (the request middleware reports it)."""
+        self._metrics.observe_request(method, route, status, seconds)
+
+    def take_lease(self, name: str, ttl: float) -> bool:
+        """Take or renew the lease ``name`` for this replica (blocking)."""
+        from continual.services import lease
+
+        return lease.take(
+            self._database.leases, name, self.settings.replica_id, ttl, self.clock.now()
+        )
 
     async def start(self) -> None:
         """Fix a configured schema and load the champion the database names."""
@@ -84,7 +116,9 @@ class Services:
             self._warm.cancel()
         try:
             # hand the check over to another replica now, not when the lease expires
-            await asyncio.to_thread(self.store.release_lease, "check", self.settings.replica_id)
+            await asyncio.to_thread(
+                self._database.leases.release_lease, "check", self.settings.replica_id
+            )
         except Exception as exc:  # noqa: BLE001 - shutdown goes on; the lease expires by itself
             log.warning("lease_release_failed", error=type(exc).__name__)
         try:
@@ -94,7 +128,7 @@ class Services:
         await self.alerts.close()
         if self.owns_worker:
             self.worker.close()
-        self.store.engine.dispose()
+        self._database.close()
 
 
 def ensure_api_key(settings: Settings) -> tuple[Secret, Path | None]:
@@ -116,38 +150,58 @@ def ensure_api_key(settings: Settings) -> tuple[Secret, Path | None]:
 
 
 def bootstrap(
-    settings: Settings, clock: Clock | None = None, worker: Worker | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    worker: Worker | None = None,
+    database: Database | None = None,
 ) -> Services:
-    """Wire every service for ``settings``; a given ``worker`` is shared, not owned."""
+    """Wire every service for ``settings``; a given ``worker`` is shared, not owned.
+
+    ``database``: any object with the repositories of ``adapters.db.Database`` (a test
+    hands in-memory fakes of the ports here); by default the one ``DATABASE_URL`` names,
+    migrated to the newest schema first."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     api_key, key_file = ensure_api_key(settings)
-    store = Store(make_engine(settings.database_url))
+    db = database or open_database(settings.database_url)
     holder = ModelHolder()
-    plog = PredictionLog(store, settings.prediction_buffer_max)
-    alerts = Alerts(store, clock, settings)
+    plog = PredictionLog(db.predictions, db.categories, settings.prediction_buffer_max)
+    alerts = Alerts(db.events, clock, settings)
     owns_worker = worker is None
     worker = worker or Worker()
-    registry = Registry(store, holder, worker, alerts, clock, settings)
-    retrainer = RetrainService(store, registry, worker, alerts, clock, settings)
+    registry = Registry(db.versions, db.meta, holder, worker, alerts, clock, settings)
+    retrainer = RetrainService(
+        db.meta, db.versions, db.leases, registry, worker, alerts, clock, settings
+    )
     services = Services(
         settings=settings,
         api_key=api_key,
         api_key_file=key_file,
         clock=clock,
-        store=store,
+        _database=db,
+        reads=ReadModel(db.rows, db.versions, db.events),
         holder=holder,
         log=plog,
         predictor=PredictService(holder, plog, clock, settings.max_batch_rows),
         ingest=IngestService(
-            store, holder, plog, clock, settings.label_column, settings.max_batch_rows
+            db.meta,
+            db.categories,
+            db.rows,
+            db.predictions,
+            holder,
+            plog,
+            clock,
+            settings.label_column,
+            settings.max_batch_rows,
         ),
         alerts=alerts,
         worker=worker,
         registry=registry,
         retrainer=retrainer,
-        monitor=Monitor(store, holder, retrainer, alerts, clock, settings),
-        metrics=Metrics(lambda: snapshot(services)),
+        monitor=Monitor(
+            db.rows, db.versions, db.events, db.meta, holder, retrainer, alerts, clock, settings
+        ),
+        _metrics=Metrics(lambda: snapshot(services)),
         owns_worker=owns_worker,
     )
     return services

@@ -14,7 +14,6 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from continual.bootstrap import Services
-from continual.services import lease
 
 log = structlog.get_logger("continual.jobs")
 CHECK_LEASE = "check"
@@ -27,9 +26,7 @@ async def run_check(svc: Services) -> None:
     structlog.contextvars.bind_contextvars(job="check")
     try:
         ttl = max(3 * s.check_interval_seconds, 60.0)
-        got = await asyncio.to_thread(
-            lease.take, svc.store, CHECK_LEASE, s.replica_id, ttl, svc.clock.now()
-        )
+        got = await asyncio.to_thread(svc.take_lease, CHECK_LEASE, ttl)
         if not got:
             log.debug("check_skipped", reason="another replica holds the lease")
             return

@@ -12,9 +12,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from continual.adapters.db.store import CheckRecord
 from continual.core.drift import DriftReport, FeatureDrift
-from continual.core.types import Event, Feature, FeatureSchema, ModelRecord, RetrainResult
+from continual.core.types import (
+    CheckRecord,
+    Event,
+    Feature,
+    FeatureSchema,
+    ModelRecord,
+    RetrainResult,
+)
 from continual.services.monitor import CheckResult, ModelStatusView
 from continual.settings import Secret
 from continual.ui import auth, chart, playground_text, view

@@ -13,13 +13,14 @@ import hashlib
 import io
 import os
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from continual.core.frame import Frame, Rows, column_of
 from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType
 
 Matrix = npt.NDArray[np.float64]
@@ -70,13 +71,13 @@ def build_pipeline(model_type: ModelType, schema: FeatureSchema, seed: int) -> A
     return Pipeline([("prep", ColumnTransformer(parts)), ("model", estimators[model_type]())])
 
 
-def frame(rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema) -> Any:
+def frame(rows: Rows, schema: FeatureSchema) -> Any:
     """A pandas DataFrame with the schema's columns in order (training and MLflow only)."""
     import pandas as pd
 
     data: dict[str, Any] = {}
     for f in schema.features:
-        column = [r[f.name] for r in rows]
+        column = column_of(rows, f.name)
         data[f.name] = np.asarray(column, dtype=np.float64) if f.kind == "numeric" else column
     return pd.DataFrame(data, columns=list(schema.names))
 
@@ -84,7 +85,7 @@ def frame(rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema) -> 
 def fit(
     model_type: ModelType,
     schema: FeatureSchema,
-    rows: Sequence[Mapping[str, FeatureValue]],
+    rows: Rows,
     labels: Sequence[Label],
     seed: int,
 ) -> Any:
@@ -146,8 +147,10 @@ class CompiledModel:
             self._session = Session(onnx)
             self.runtime = "onnx"
 
-    def encode(self, rows: Sequence[Mapping[str, FeatureValue]]) -> Matrix:
+    def encode(self, rows: Rows) -> Matrix:
         """Rows (already validated) to the model's input matrix."""
+        if isinstance(rows, Frame):
+            return self._encode_frame(rows)
         n = len(rows)
         x = np.zeros((n, self.width), dtype=np.float64)
         if self._numeric:
@@ -159,6 +162,24 @@ class CompiledModel:
                 j = index.get(str(r[column]))
                 if j is not None:  # unknown categories encode as all zeros, as in training
                     x[i, j] = 1.0
+        return x
+
+    def _encode_frame(self, rows: Frame) -> Matrix:
+        """A frame to the input matrix: whole columns, codes looked up in one take each."""
+        n = len(rows)
+        x = np.zeros((n, self.width), dtype=np.float64)
+        names = rows.schema.names
+        if self._numeric:
+            num = rows.values[:, [names.index(c) for c in self._numeric]]
+            x[:, : len(self._numeric)] = (num - self._mean) / self._scale
+        everyone = np.arange(n)
+        for column, index in self._categorical:
+            levels = rows.levels[names.index(column)]
+            # code -> column of the one-hot block (-1: a category the model never saw)
+            lut = np.asarray([index.get(v, -1) for v in levels] or [-1], dtype=np.intp)
+            j = lut[rows.codes(column)]
+            seen = j >= 0
+            x[everyone[seen], j[seen]] = 1.0
         return x
 
     def predict_proba(self, x: Matrix) -> Matrix:
@@ -181,7 +202,7 @@ class CompiledModel:
         total[total == 0] = 1.0
         return np.asarray(p / total, dtype=np.float64)
 
-    def predict_rows(self, rows: Sequence[Mapping[str, FeatureValue]]) -> Matrix:
+    def predict_rows(self, rows: Rows) -> Matrix:
         """Encode and predict in one step."""
         return self.predict_proba(self.encode(rows))
 
@@ -201,11 +222,9 @@ def _plain(value: Any) -> Label:
     return str(value)
 
 
-def accuracy(
-    model: CompiledModel, rows: Sequence[Mapping[str, FeatureValue]], labels: Sequence[Label]
-) -> float:
+def accuracy(model: CompiledModel, rows: Rows, labels: Sequence[Label]) -> float:
     """Share of ``rows`` whose predicted label equals the true one."""
-    if not rows:
+    if not len(rows):
         return 0.0
     predicted = model.labels_of(model.predict_rows(rows))
     return sum(p == t for p, t in zip(predicted, labels, strict=True)) / len(rows)

@@ -11,13 +11,14 @@ few hundred rows spread over ten bins; the test keeps it from crying wolf.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from continual.core.types import FeatureSchema, FeatureValue
+from continual.core.frame import Frame, Rows, column_of
+from continual.core.types import FeatureSchema
 
 PSI_DRIFT = 0.2
 P_VALUE = 0.001
@@ -47,15 +48,13 @@ class DriftReport(msgspec.Struct, frozen=True):
     reference_rows: int
 
 
-def reference(
-    rows: Sequence[Mapping[str, FeatureValue]], schema: FeatureSchema, seed: int = 0
-) -> dict[str, Any]:
+def reference(rows: Rows, schema: FeatureSchema, seed: int = 0) -> dict[str, Any]:
     """Summary of the training rows kept with a version, small enough for one DB cell."""
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"n": len(rows), "features": {}}
     for f in schema.features:
         if f.kind == "numeric":
-            values = np.asarray([r[f.name] for r in rows], dtype=np.float64)
+            values = np.asarray(column_of(rows, f.name), dtype=np.float64)
             edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
             counts = np.bincount(
                 np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1
@@ -69,8 +68,7 @@ def reference(
             }
         else:
             cats: dict[str, int] = {}
-            for r in rows:
-                key = str(r[f.name])
+            for key in map(str, column_of(rows, f.name)):
                 cats[key] = cats.get(key, 0) + 1
             total = max(1, len(rows))
             top = dict(sorted(cats.items(), key=lambda kv: -kv[1])[:50])
@@ -88,14 +86,16 @@ def psi(expected: np.ndarray[Any, Any], actual: np.ndarray[Any, Any]) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def compare(ref: Mapping[str, Any], recent: Sequence[Mapping[str, FeatureValue]]) -> DriftReport:
+def compare(ref: Mapping[str, Any], recent: Rows) -> DriftReport:
     """Compare recent inputs with a version's reference."""
     from scipy import stats
 
     report: list[FeatureDrift] = []
     for name, spec in ref.get("features", {}).items():
-        values = [r[name] for r in recent if name in r]
-        if not values:
+        if name not in schema_names(recent):
+            continue
+        values = column_of(recent, name)
+        if not len(values):
             continue
         if spec["kind"] == "numeric":
             x = np.asarray(values, dtype=np.float64)
@@ -126,6 +126,13 @@ def compare(ref: Mapping[str, Any], recent: Sequence[Mapping[str, FeatureValue]]
             )
     share = sum(f.drifted for f in report) / len(report) if report else 0.0
     return DriftReport(report, round(share, 4), len(recent), int(ref.get("n", 0)))
+
+
+def schema_names(rows: Rows) -> set[str]:
+    """The features ``rows`` hold (a frame: its schema's; dicts: the first row's)."""
+    if isinstance(rows, Frame):
+        return set(rows.schema.names)
+    return set(rows[0]) if len(rows) else set()
 
 
 def _r(x: float) -> float:

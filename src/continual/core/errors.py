@@ -8,8 +8,12 @@
     ├── NotFound              an unknown model version or resource (404)
     ├── Conflict              the request clashes with work under way (409)
     ├── Unavailable           a dependency or the model is not ready (503)
-    │   └── TrackingUnavailable   MLflow could not be reached in time
-    └── TrainingFailed        a retrain could not produce a challenger
+    │   ├── TrackingUnavailable   MLflow could not be reached in time
+    │   ├── StorageBusy       the database stayed locked past its busy timeout
+    │   └── StorageFailed     the database failed otherwise
+    ├── StorageFull           the database could not write: disk full or I/O (507)
+    ├── TrainingFailed        a retrain could not produce a challenger
+    └── DuplicateBatch        a retried batch, already stored (answered, not an error)
 """
 
 from __future__ import annotations
@@ -52,3 +56,22 @@ class TrackingUnavailable(Unavailable):
 
 class TrainingFailed(ContinualError):
     """Training could not produce a challenger (too few rows, one class, a fit error)."""
+
+
+class StorageBusy(Unavailable):
+    """The database stayed locked by another writer past its busy timeout (503)."""
+
+
+class StorageFailed(Unavailable):
+    """The database failed the request for another reason (503)."""
+
+
+class StorageFull(ContinualError):
+    """The database could not write: a full disk, a file-size limit or an I/O error (507)."""
+
+
+class DuplicateBatch(ContinualError):
+    """A batch was stored before under this idempotency key; nothing was written again.
+
+    Not a failure: ingest answers it as ``duplicate``. A key reused for a different
+    batch is a ``Conflict`` instead."""

@@ -156,3 +156,15 @@ class RetrainResult(msgspec.Struct, frozen=True):
     # seconds the retrain waited for the tracking store to be prepared (MLflow creating
     # its tables: the first retrain after start-up, if it comes before the warm-up ends)
     tracking_prepared_seconds: float = 0.0
+
+
+class CheckRecord(msgspec.Struct, frozen=True):
+    """A compact record of one check, as stored."""
+
+    at: float
+    decision: str
+    accuracy: float | None
+    samples: int
+    model_version: str | None
+    drift_share: float | None
+    reason: str

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import structlog
 
-from continual.adapters.db import Store
 from continual.adapters.notify import Delivery, new_client, ping, post_json
 from continual.core.clock import Clock, iso
+from continual.core.ports import EventsPort
 from continual.core.types import Event
 from continual.settings import Settings
 
@@ -36,8 +36,8 @@ ALERT_KINDS: dict[str, tuple[str, int]] = {
 class Alerts:
     """Records events and fans alerts out to the configured channels."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
-        self.store = store
+    def __init__(self, events: EventsPort, clock: Clock, settings: Settings) -> None:
+        self.events = events
         self.clock = clock
         self.timeout = settings.alert_timeout_seconds
         self.channels: list[tuple[str, str]] = [
@@ -60,7 +60,7 @@ class Alerts:
     async def emit(self, kind: str, message: str, data: dict[str, Any] | None = None) -> Event:
         """Record an event; alert the channels if it is a change people care about."""
         event = await asyncio.to_thread(
-            self.store.add_event, self.clock.now(), kind, message, data or {}
+            self.events.add_event, self.clock.now(), kind, message, data or {}
         )
         log.info("event", kind=kind, message=message)
         if kind in ALERT_KINDS and self.channels:
@@ -88,7 +88,7 @@ class Alerts:
                 "alert_failed", channel=channel, target=delivery.target, error=delivery.error
             )
             await asyncio.to_thread(
-                self.store.add_event,
+                self.events.add_event,
                 self.clock.now(),
                 "alert_failed",
                 f"{channel} alert for {event.kind} failed: {delivery.error}",

@@ -9,12 +9,12 @@ it is recorded in the version's params and the version serves through scikit-lea
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 
-from continual.core.types import FeatureSchema, FeatureValue
+from continual.core.frame import Rows
+from continual.core.types import FeatureSchema
 
 TOLERANCE = 1e-6  # the largest difference from sklearn's predict_proba allowed to serve
 
@@ -24,7 +24,7 @@ log = structlog.get_logger("continual.compile")
 def onnx_for(
     pipeline: Any,
     schema: FeatureSchema,
-    rows: Sequence[Mapping[str, FeatureValue]],
+    rows: Rows,
     params: dict[str, str],
 ) -> bytes | None:
     """The checked ONNX bytes of ``pipeline``, or ``None``; records ``onnx_sha256`` (or
@@ -42,7 +42,7 @@ def onnx_for(
     try:
         encoder = CompiledModel(pipeline, schema)
         blob = export(pipeline.named_steps["model"], encoder.width)
-        if rows:
+        if len(rows):
             got = Session(blob).predict_proba(encoder.encode(rows))
             want = np.asarray(pipeline.predict_proba(frame(rows, schema)), dtype=np.float64)
             worst = float(np.abs(got - want).max())

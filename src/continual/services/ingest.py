@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from continual.adapters.db import Store
-from continual.adapters.db.store import DuplicateBatch
 from continual.adapters.models import synthetic
 from continual.core.clock import Clock
-from continual.core.errors import InvalidInput
+from continual.core.errors import DuplicateBatch, InvalidInput
+from continual.core.frame import Frame, digest, pack
+from continual.core.ports import CategoryPort, MetaPort, PredictionsPort, RowsPort
 from continual.core.schema import (
     check_batch_size,
     check_label,
@@ -31,7 +31,6 @@ from continual.core.types import FeatureSchema, Label, LabelledBatch
 from continual.services.holder import ModelHolder
 from continual.services.predict import PredictionLog
 
-_encode = msgspec.json.encode
 MAX_GENERATE = 1_000_000
 MAX_CONCEPT = 3
 
@@ -59,14 +58,20 @@ class IngestService:
 
     def __init__(
         self,
-        store: Store,
+        meta: MetaPort,
+        categories: CategoryPort,
+        rows: RowsPort,
+        predictions: PredictionsPort,
         holder: ModelHolder,
         log: PredictionLog,
         clock: Clock,
         label: str,
         max_rows: int,
     ) -> None:
-        self.store = store
+        self.meta = meta
+        self.categories = categories
+        self.rows = rows
+        self.predictions = predictions
         self.holder = holder
         self.log = log
         self.clock = clock
@@ -77,7 +82,7 @@ class IngestService:
     def schema(self) -> FeatureSchema | None:
         """The feature schema (cached once fixed: it never changes afterwards)."""
         if self._schema is None:
-            self._schema = self.store.get_schema()
+            self._schema = self.meta.get_schema()
         return self._schema
 
     def known_schema(self) -> FeatureSchema | None:
@@ -86,7 +91,7 @@ class IngestService:
 
     def fix_schema(self, schema: FeatureSchema) -> FeatureSchema:
         """Fix the schema if none is stored yet; return the one that holds."""
-        self._schema = self.store.fix_schema(schema)
+        self._schema = self.meta.fix_schema(schema)
         return self._schema
 
     # ---- labelled rows ---------------------------------------------------------------
@@ -168,22 +173,23 @@ class IngestService:
             self.max_rows = saved
 
     def _store(self, batch: LabelledBatch, source: str, batch_key: str | None) -> IngestResult:
-        known: dict[Label, str] = {}  # a few distinct labels: encode each once
-        labels_json = [
-            known.get(lab) or known.setdefault(lab, _encode(lab).decode()) for lab in batch.labels
-        ]
-        features_json = [_encode(r).decode() for r in batch.rows]
+        schema = self.schema()
+        assert schema is not None  # validation fixed it
+        labels = list(map(str, batch.labels))
+        codes = self.categories.codes(schema, batch.rows)
+        x = Frame(schema, pack(schema, batch.rows, codes), ())
+        blobs = x.blobs()
         bundle = self.holder.current
         scored_by: str | None = None
         correct: list[bool | None] = [None] * len(batch.rows)
-        schema = self.schema()
         if bundle is not None and bundle.schema == schema:
             predicted = bundle.model.labels_of(bundle.model.predict_rows(batch.rows))
             correct = [p == t for p, t in zip(predicted, batch.labels, strict=True)]
             scored_by = bundle.version
+        key_digest = None if batch_key is None else digest(blobs, labels)
         try:
-            self.store.insert_rows(
-                self.clock.now(), source, features_json, labels_json, scored_by, correct, batch_key
+            self.rows.insert_rows(
+                self.clock.now(), source, blobs, labels, scored_by, correct, batch_key, key_digest
             )
         except DuplicateBatch:
             return IngestResult(0, None, None, duplicate=True)
@@ -209,19 +215,22 @@ class IngestService:
             labels[pid] = check_label(label, schema, where)
         self.log.flush()  # make buffered predictions visible to the lookup
         ids = list(labels)
-        known = self.store.get_predictions(ids)
-        already = self.store.known_feedback(ids)
+        known = self.predictions.get_predictions(ids)
+        already = self.predictions.known_feedback(ids)
         unknown = [pid for pid in ids if pid not in known]
         duplicate = [pid for pid in ids if pid in already]
-        rows: list[tuple[str, str, str, str, bool]] = []
+        rows: list[tuple[str, str, bytes, str, bool]] = []
         for pid in ids:
             if pid in known and pid not in already:
                 version, features, predicted = known[pid]
-                label_json = _encode(labels[pid]).decode()
-                rows.append((pid, label_json, features, version, label_json == predicted))
+                text = str(labels[pid])
+                rows.append((pid, text, features, version, text == predicted))
         if rows:
+            key_digest = None
+            if batch_key is not None:
+                key_digest = digest([r[2] for r in rows], [f"{r[0]}={r[1]}" for r in rows])
             try:
-                self.store.insert_feedback(self.clock.now(), rows, batch_key)
+                self.predictions.insert_feedback(self.clock.now(), rows, batch_key, key_digest)
             except DuplicateBatch:
                 return FeedbackResult(0, [], [], duplicate_batch=True)
         return FeedbackResult(len(rows), unknown, duplicate)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 
-from continual.adapters.db import Store
+from continual.core.ports import LeasesPort
 
 
 def holder_is_dead(holder: str) -> bool:
@@ -29,11 +29,11 @@ def holder_is_dead(holder: str) -> bool:
     return False
 
 
-def take(store: Store, name: str, holder: str, ttl: float, now: float) -> bool:
+def take(leases: LeasesPort, name: str, holder: str, ttl: float, now: float) -> bool:
     """Take or renew ``name``; also take it from a dead holder on this host."""
-    if store.try_lease(name, holder, ttl, now):
+    if leases.try_lease(name, holder, ttl, now):
         return True
-    current = store.lease_holder(name)
+    current = leases.lease_holder(name)
     if current is None or not holder_is_dead(current):
         return False
-    return store.try_lease(name, holder, ttl, now, take_from=current)
+    return leases.try_lease(name, holder, ttl, now, take_from=current)

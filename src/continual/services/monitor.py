@@ -15,24 +15,22 @@ import time
 from typing import Any
 
 import msgspec
+import numpy as np
 import structlog
 
-from continual.adapters.db import Store
-from continual.adapters.db.store import CheckRecord
 from continual.core import drift
 from continual.core.clock import Clock, iso
 from continual.core.detect import ALARM_Z, change_point
 from continual.core.errors import ContinualError
 from continual.core.policy import CheckInputs, Verdict, decide
-from continual.core.types import Capacity, Decision, RetrainResult, ServiceStatus
+from continual.core.ports import EventsPort, MetaPort, RowsPort, VersionsPort
+from continual.core.types import Capacity, CheckRecord, Decision, RetrainResult, ServiceStatus
 from continual.services.alerts import Alerts
 from continual.services.holder import ModelBundle, ModelHolder
 from continual.services.retrain import RetrainService
 from continual.settings import Settings
 
 log = structlog.get_logger("continual.monitor")
-_decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
-_decode_labels = msgspec.json.Decoder(list[int | str]).decode
 
 
 class Measurement(msgspec.Struct, frozen=True):
@@ -152,14 +150,20 @@ class Monitor:
 
     def __init__(
         self,
-        store: Store,
+        rows: RowsPort,
+        versions: VersionsPort,
+        events: EventsPort,
+        meta: MetaPort,
         holder: ModelHolder,
         retrain: RetrainService,
         alerts: Alerts,
         clock: Clock,
         settings: Settings,
     ) -> None:
-        self.store = store
+        self.rows = rows
+        self.versions = versions
+        self.events = events
+        self.meta = meta
         self.holder = holder
         self.retrainer = retrain
         self.alerts = alerts
@@ -181,7 +185,7 @@ class Monitor:
             return Measurement(None, None, 0, False, None)
         s = self.settings
         span = s.eval_window * DETECT_WINDOW_FACTOR
-        pairs = self.store.scored_window_ids(bundle.version, bundle.since_row_id, span)
+        pairs = self.rows.scored_window_ids(bundle.version, bundle.since_row_id, span)
         if len(pairs) < s.min_samples:
             pairs = self._rescored(bundle, span)
         flags = [c for _, c in pairs]
@@ -206,13 +210,12 @@ class Monitor:
         rows it has never seen either, and show at once whether it fits the current
         concept. On rows it served this equals the stored test-then-train flag (the model
         is deterministic). One query of the newest ``n`` rows: O(window)."""
-        raw = [r for r in self.store.recent_rows(n) if r[0] > bundle.since_row_id]
-        if not raw:
+        recent = self.rows.recent_rows(bundle.schema, n)
+        raw = recent[int(np.searchsorted(recent.ids, bundle.since_row_id, side="right")) :]
+        if not len(raw):
             return []
-        features = _decode_rows(("[" + ",".join(f for _, f, _ in raw) + "]").encode())
-        labels = _decode_labels(("[" + ",".join(lab for _, _, lab in raw) + "]").encode())
-        predicted = bundle.model.labels_of(bundle.model.predict_rows(features))
-        return [(i, p == t) for (i, _, _), p, t in zip(raw, predicted, labels, strict=True)]
+        predicted = bundle.model.labels_of(bundle.model.predict_rows(raw.x))
+        return [(i, p == t) for i, p, t in zip(raw.ids.tolist(), predicted, raw.y, strict=True)]
 
     def _young(self, version: str | None, last_row_id: int) -> Young:
         """How the champion relates to the last located change (blocking; cached per
@@ -220,18 +223,18 @@ class Monitor:
         if version is None:
             return Young()
         if version not in self._fits:
-            record = self.store.version(version)
+            record = self.versions.version(version)
             params = {} if record is None else record.params
             raw_change, raw_rows = params.get("change_row", ""), params.get("n_samples", "")
             ok = raw_change.isdigit() and raw_rows.isdigit()
             self._fits[version] = (int(raw_change), int(raw_rows)) if ok else None
         fit = self._fits[version]
-        if fit is None or self.store.get_meta("refresh_saturated") == version:
+        if fit is None or self.meta.get_meta("refresh_saturated") == version:
             return Young()
         change, rows = fit
         since = last_row_id - change + 1
         last = 0
-        raw = self.store.get_meta("refresh") or ""
+        raw = self.meta.get_meta("refresh") or ""
         asked_change, _, asked_rows = raw.partition(":")
         if asked_change == str(change) and asked_rows.isdigit():
             last = int(asked_rows)
@@ -241,7 +244,7 @@ class Monitor:
         """The drift reference kept with ``version`` (cached: it never changes)."""
         ref = self._references.get(version)
         if ref is None:
-            ref = self.store.reference(version)
+            ref = self.versions.reference(version)
             self._references[version] = ref
         return ref
 
@@ -251,11 +254,10 @@ class Monitor:
         if bundle is None:
             return None
         ref = self._reference(bundle.version)
-        recent = self.store.recent_features(self.settings.eval_window)
-        if not recent or not ref:
+        recent = self.rows.recent_features(bundle.schema, self.settings.eval_window)
+        if not len(recent) or not ref:
             return None
-        rows = _decode_rows(("[" + ",".join(recent) + "]").encode())
-        return drift.compare(ref, rows)
+        return drift.compare(ref, recent)
 
     def status_of(self, m: Measurement) -> ServiceStatus:
         """``no_model``; ``collecting`` until the champion has scored ``min_samples``
@@ -284,7 +286,7 @@ class Monitor:
 
     def capacity(self, version: str | None) -> Capacity | None:
         """The capacity state held for ``version`` (the champion), if any (blocking)."""
-        raw = self.store.get_meta("capacity")
+        raw = self.meta.get_meta("capacity")
         if not raw or version is None:
             return None
         try:
@@ -304,7 +306,7 @@ class Monitor:
         m = await asyncio.to_thread(self.measure)
         report = await asyncio.to_thread(self.data_drift)
         self.last_drift = report
-        lo, hi = await asyncio.to_thread(self.store.row_id_bounds)
+        lo, hi = await asyncio.to_thread(self.rows.row_id_bounds)
         last_retrain = await asyncio.to_thread(self.retrainer.last_retrain_at)
         young = await asyncio.to_thread(self._young, m.model_version, hi)
         cap = await asyncio.to_thread(self.capacity, m.model_version)
@@ -317,7 +319,7 @@ class Monitor:
             and m.accuracy >= s.performance_threshold
         ):
             cap = None  # the champion is measured above the threshold again
-            await asyncio.to_thread(self.store.set_meta, "capacity", "")
+            await asyncio.to_thread(self.meta.set_meta, "capacity", "")
         # ``drifted``: what the capacity state records as already drifting (the
         # per-feature test); ``alarming``: what counts as a new change, at a family-wise
         # significance (Bonferroni over the features): on a stationary stream of 20
@@ -354,7 +356,7 @@ class Monitor:
         )
         await self._note_status(m)
         await asyncio.to_thread(
-            self.store.add_check,
+            self.events.add_check,
             CheckRecord(
                 at=now,
                 decision=verdict.decision,
@@ -378,12 +380,12 @@ class Monitor:
         if verdict.decision == "retrain":
             fresh_from = m.change_row_id
             if fresh_from is not None:  # the window search looks back no further than it
-                await asyncio.to_thread(self.store.set_meta, "change_row", str(fresh_from))
+                await asyncio.to_thread(self.meta.set_meta, "change_row", str(fresh_from))
             if verdict.refresh and young.change_row is not None:
                 # a refresh keeps judging on, and training from, the same change
                 fresh_from = young.change_row
                 await asyncio.to_thread(
-                    self.store.set_meta, "refresh", f"{young.change_row}:{young.rows_since_change}"
+                    self.meta.set_meta, "refresh", f"{young.change_row}:{young.rows_since_change}"
                 )
             try:
                 retrain = await self.retrainer.retrain(
@@ -434,14 +436,14 @@ class Monitor:
         if verdict.trigger == "refresh" and not result.promoted and m.model_version is not None:
             # more rows of the same concept did not help: this champion has saturated, and
             # refitting it as its rows keep doubling would only register rejected versions
-            await asyncio.to_thread(self.store.set_meta, "refresh_saturated", m.model_version)
+            await asyncio.to_thread(self.meta.set_meta, "refresh_saturated", m.model_version)
         if (
             result.promoted
             or m.model_version is None
             or verdict.trigger in ("", "first", "refresh")
         ):
             if cap is not None or result.promoted:
-                await asyncio.to_thread(self.store.set_meta, "capacity", "")
+                await asyncio.to_thread(self.meta.set_meta, "capacity", "")
             return None
         level = m.accuracy if m.accuracy is not None else result.champion_accuracy or 0.0
         backoff = s.capacity_backoff_seconds
@@ -462,7 +464,7 @@ class Monitor:
             trigger=verdict.trigger,
         )
         await asyncio.to_thread(
-            self.store.set_meta, "capacity", msgspec.json.encode(renewed).decode()
+            self.meta.set_meta, "capacity", msgspec.json.encode(renewed).decode()
         )
         if cap is None:
             n = len(families)
@@ -496,10 +498,10 @@ class Monitor:
             # not a judgement: the last one stands, so that a new champion's first
             # measured ok after a degraded one is "recovered", and no flip alerts twice
             return
-        before = await asyncio.to_thread(self.store.get_meta, "status")
+        before = await asyncio.to_thread(self.meta.get_meta, "status")
         if before == status:
             return
-        await asyncio.to_thread(self.store.set_meta, "status", status)
+        await asyncio.to_thread(self.meta.set_meta, "status", status)
         acc = None if m.accuracy is None else round(m.accuracy, 4)
         data = {
             "version": m.model_version,
@@ -522,7 +524,7 @@ class Monitor:
         """The live status (blocking; O(window))."""
         m = self.measure()
         bundle = self.holder.current
-        checks = self.store.checks(limit=1)
+        checks = self.events.checks(limit=1)
         last_retrain = self.retrainer.last_retrain_at()
         return ModelStatusView(
             status=self.status_of(m),

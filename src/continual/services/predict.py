@@ -11,28 +11,28 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 
-import msgspec
-
-from continual.adapters.db import Store
 from continual.core.clock import Clock
 from continual.core.errors import Conflict, Unavailable
+from continual.core.frame import Frame, pack
+from continual.core.ports import CategoryPort, PredictionsPort
 from continual.core.schema import validate_unlabelled
-from continual.core.types import Prediction
+from continual.core.types import FeatureSchema, FeatureValue, Prediction
 from continual.services.holder import ModelHolder
 
-_encode = msgspec.json.encode
-
-
-# (prediction id, created at, version, feature row, prediction JSON); the row is encoded
-# as JSON by the flush, off the request path (a third of a 10,000-row batch's time)
-Entry = tuple[str, float, str, Mapping[str, object], str]
+# (prediction id, created at, version, feature row, predicted label); the row is packed
+# by the flush, off the request path (a third of a 10,000-row batch's time)
+Entry = tuple[str, float, str, Mapping[str, FeatureValue], str]
 
 
 class PredictionLog:
     """A bounded in-memory buffer of served predictions, flushed in batches."""
 
-    def __init__(self, store: Store, max_pending: int) -> None:
-        self.store = store
+    def __init__(
+        self, predictions: PredictionsPort, categories: CategoryPort, max_pending: int
+    ) -> None:
+        self.predictions = predictions
+        self.categories = categories
+        self.schema: FeatureSchema | None = None  # fixed before the first prediction
         self.max_pending = max_pending
         self._pending: list[Entry] = []
         self._flush_lock = threading.Lock()
@@ -53,8 +53,9 @@ class PredictionLog:
                 {"pending": len(self), "limit": self.max_pending},
             )
 
-    def add(self, entries: list[Entry]) -> None:
+    def add(self, entries: list[Entry], schema: FeatureSchema) -> None:
         """Append entries (list.extend is atomic under the GIL)."""
+        self.schema = schema
         self._pending.extend(entries)
 
     def flush(self) -> int:
@@ -65,8 +66,15 @@ class PredictionLog:
                 return 0
             self._writing = len(batch)
             try:
-                self.store.insert_predictions(
-                    [(pid, at, v, _encode(row).decode(), p) for pid, at, v, row, p in batch]
+                assert self.schema is not None  # set by the first ``add``
+                rows = [e[3] for e in batch]
+                codes = self.categories.codes(self.schema, rows)
+                blobs = Frame(self.schema, pack(self.schema, rows, codes), ()).blobs()
+                self.predictions.insert_predictions(
+                    [
+                        (pid, at, v, blob, p)
+                        for (pid, at, v, _row, p), blob in zip(batch, blobs, strict=True)
+                    ]
                 )
             except Exception:
                 # keep them for the next flush rather than lose them
@@ -115,15 +123,15 @@ class PredictService:
         ids = os.urandom(12 * n).hex()
         pids = [ids[i : i + 24] for i in range(0, 24 * n, 24)]
         labels = [classes[b] for b in best]
-        label_json = [_encode(c).decode() for c in classes]
+        label_text = [str(c) for c in classes]
         out = [
             Prediction(label, dict(zip(keys, p, strict=True)), conf, version, pid)
             for label, p, conf, pid in zip(labels, proba.tolist(), confidence, pids, strict=True)
         ]
         entries: list[Entry] = [
-            (pid, now, version, row, label_json[b])
+            (pid, now, version, row, label_text[b])
             for pid, row, b in zip(pids, clean, best, strict=True)
         ]
-        self.log.add(entries)
+        self.log.add(entries, bundle.schema)
         self.served[version] = self.served.get(version, 0) + len(out)
         return version, out

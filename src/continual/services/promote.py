@@ -13,10 +13,10 @@ import asyncio
 
 import structlog
 
-from continual.adapters.db import Store
 from continual.adapters.models import LINEAR_TYPES, CompiledModel, loads_verified, write_atomic
 from continual.core.clock import Clock
 from continual.core.errors import ContinualError, NotFound, Unavailable
+from continual.core.ports import MetaPort, VersionsPort
 from continual.core.types import FeatureSchema, ModelRecord
 from continual.services.alerts import Alerts
 from continual.services.holder import ModelBundle, ModelHolder
@@ -32,14 +32,16 @@ class Registry:
 
     def __init__(
         self,
-        store: Store,
+        versions: VersionsPort,
+        meta: MetaPort,
         holder: ModelHolder,
         worker: Worker,
         alerts: Alerts,
         clock: Clock,
         settings: Settings,
     ) -> None:
-        self.store = store
+        self.versions = versions
+        self.meta = meta
         self.holder = holder
         self.worker = worker
         self.alerts = alerts
@@ -136,8 +138,8 @@ class Registry:
 
     async def load_champion(self) -> ModelBundle | None:
         """Serve whatever the database says is champion (start-up and replica sync)."""
-        record = await asyncio.to_thread(self.store.champion)
-        schema = await asyncio.to_thread(self.store.get_schema)
+        record = await asyncio.to_thread(self.versions.champion)
+        schema = await asyncio.to_thread(self.meta.get_schema)
         if record is None or schema is None:
             return None
         current = self.holder.current
@@ -155,8 +157,8 @@ class Registry:
     async def promote(self, version: str, reason: str, kind: str = "rollback") -> ModelRecord:
         """Make ``version`` the champion: verify, commit, swap, then move the alias."""
         async with self.lock:
-            record = await asyncio.to_thread(self.store.version, version)
-            schema = await asyncio.to_thread(self.store.get_schema)
+            record = await asyncio.to_thread(self.versions.version, version)
+            schema = await asyncio.to_thread(self.meta.get_schema)
             if record is None or schema is None:
                 raise NotFound(f"model version {version!r} is not known", {"version": version})
             bundle = await self.bundle(record, schema)
@@ -172,8 +174,10 @@ class Registry:
                 "previous": previous.version if previous else None,
                 "reason": reason,
             }
-            await asyncio.to_thread(self.store.promote, version, now, reason, (kind, message, data))
-            fresh = await asyncio.to_thread(self.store.version, version)
+            await asyncio.to_thread(
+                self.versions.promote, version, now, reason, (kind, message, data)
+            )
+            fresh = await asyncio.to_thread(self.versions.version, version)
             assert fresh is not None
             self.holder.swap(
                 ModelBundle(
@@ -212,7 +216,7 @@ class Registry:
 
     async def reconcile_alias(self) -> None:
         """Make MLflow's ``champion`` alias match the database; record a failure as an event."""
-        record = await asyncio.to_thread(self.store.champion)
+        record = await asyncio.to_thread(self.versions.champion)
         if record is None:
             return
         try:

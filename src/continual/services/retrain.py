@@ -12,9 +12,9 @@ import time
 
 import structlog
 
-from continual.adapters.db import Store
 from continual.core.clock import Clock
 from continual.core.errors import Conflict, ContinualError, TrainingFailed
+from continual.core.ports import LeasesPort, MetaPort, VersionsPort
 from continual.core.types import ModelRecord, RetrainResult
 from continual.services import lease
 from continual.services.alerts import Alerts
@@ -39,14 +39,18 @@ class RetrainService:
 
     def __init__(
         self,
-        store: Store,
+        meta: MetaPort,
+        versions: VersionsPort,
+        leases: LeasesPort,
         registry: Registry,
         worker: Worker,
         alerts: Alerts,
         clock: Clock,
         settings: Settings,
     ) -> None:
-        self.store = store
+        self.meta = meta
+        self.versions = versions
+        self.leases = leases
         self.registry = registry
         self.worker = worker
         self.alerts = alerts
@@ -86,13 +90,13 @@ class RetrainService:
 
     def last_retrain_at(self) -> float | None:
         """When the last retrain (of any outcome) started, from the database."""
-        raw = self.store.get_meta("last_retrain_at")
+        raw = self.meta.get_meta("last_retrain_at")
         return float(raw) if raw else None
 
     def _job(self, trigger: str, fresh_from: int | None = None) -> TrainJob:
         s = self.settings
         current = self.registry.holder.current
-        change = self.store.get_meta("change_row") or ""
+        change = self.meta.get_meta("change_row") or ""
         return TrainJob(
             database_url=s.database_url,
             tracking=self.registry.tracking,
@@ -125,19 +129,19 @@ class RetrainService:
             holder_id = self.settings.replica_id
             ttl = self.settings.retrain_timeout_seconds + 60
             got = await asyncio.to_thread(
-                lease.take, self.store, LEASE, holder_id, ttl, self.clock.now()
+                lease.take, self.leases, LEASE, holder_id, ttl, self.clock.now()
             )
             if not got:
                 raise Conflict("a retrain is already running on another replica", {"running": True})
             try:
                 return await self._retrain(trigger, fresh_from)
             finally:
-                await asyncio.to_thread(self.store.release_lease, LEASE, holder_id)
+                await asyncio.to_thread(self.leases.release_lease, LEASE, holder_id)
 
     async def _retrain(self, trigger: str, fresh_from: int | None) -> RetrainResult:
         started = time.perf_counter()
         now = self.clock.now()
-        await asyncio.to_thread(self.store.set_meta, "last_retrain_at", repr(now))
+        await asyncio.to_thread(self.meta.set_meta, "last_retrain_at", repr(now))
         job = await asyncio.to_thread(self._job, trigger, fresh_from)
         await self.alerts.emit(
             "retrain_started",
@@ -175,7 +179,7 @@ class RetrainService:
             reason=outcome.reason,
             sha256=outcome.sha256,
         )
-        await asyncio.to_thread(self.store.add_version, record, outcome.reference)
+        await asyncio.to_thread(self.versions.add_version, record, outcome.reference)
         data = {
             "version": outcome.version,
             "run_id": outcome.run_id,

@@ -17,10 +17,11 @@ import msgspec
 import numpy as np
 
 from continual.core.errors import TrainingFailed
+from continual.core.frame import Frame, Labelled
+from continual.core.ports import RowsPort
 from continual.core.types import (
     Candidate,
     FeatureSchema,
-    FeatureValue,
     Label,
     ModelType,
     TrainStrategy,
@@ -35,9 +36,6 @@ SEARCH_DIVISORS = (1, 4, 16, 64)
 # accuracy near 90 % (0.3 / sqrt(holdout rows)): on a stable noisy stream some small
 # suffix always scores a row or two better by chance, and serves a worse model for good
 SEARCH_MARGIN_SE = 1.0
-
-_decode_rows = msgspec.json.Decoder(list[dict[str, float | str]]).decode
-_decode_labels = msgspec.json.Decoder(list[int | str]).decode
 
 
 class TrackingConfig(msgspec.Struct, frozen=True):
@@ -102,36 +100,30 @@ class TrainOutcome(msgspec.Struct, frozen=True, kw_only=True):
     candidates: list[Candidate]
 
 
-_stores: dict[str, Any] = {}  # one engine per database URL for the child's lifetime
+_databases: dict[str, Any] = {}  # one engine per database URL for the child's lifetime
 
 
-def _store(url: str) -> Any:
-    from continual.adapters.db import Store, make_engine
+def _database(url: str) -> Any:
+    from continual.adapters.db import open_database
 
-    if url not in _stores:
-        _stores[url] = Store(make_engine(url))
-    return _stores[url]
-
-
-def _rows(raw: list[tuple[int, str, str]]) -> tuple[list[dict[str, FeatureValue]], list[Label]]:
-    features = _decode_rows(("[" + ",".join(f for _, f, _ in raw) + "]").encode())
-    labels = _decode_labels(("[" + ",".join(lab for _, _, lab in raw) + "]").encode())
-    return features, labels
+    if url not in _databases:
+        _databases[url] = open_database(url, migrate_now=False)  # the parent migrated
+    return _databases[url]
 
 
 def select_training_rows(
-    store: Any, job: TrainJob
-) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+    rows: RowsPort, schema: FeatureSchema, job: TrainJob
+) -> tuple[Labelled, Labelled]:
     """Pick (train, holdout) rows by the job's strategy; the holdout is the newest rows."""
     if job.strategy == "all":
-        lo, hi = store.row_id_bounds()
-        recent = store.recent_rows(hi - lo + 1)
+        lo, hi = rows.row_id_bounds()
+        recent = rows.recent_rows(schema, hi - lo + 1)
     else:
-        recent = store.recent_rows(max(job.train_window, job.history_rows))
+        recent = rows.recent_rows(schema, max(job.train_window, job.history_rows))
         if job.history_from is not None and len(recent) > job.train_window:
             # beyond the window, only rows since the last located change: older ones are
             # of a concept the data has left
-            first = next((i for i, r in enumerate(recent) if r[0] >= job.history_from), len(recent))
+            first = int(np.searchsorted(recent.ids, job.history_from))
             recent = recent[min(first, len(recent) - job.train_window) :]
     # the holdout is the newest rows, capped so that it reflects the current concept
     # (after a drift a large holdout would be mostly rows of the old one)
@@ -140,19 +132,19 @@ def select_training_rows(
         # after a located change, hold out the newest half of the rows since it: the gate
         # then judges on the new concept only, and the other half is left to train on (the
         # window search's holdout-length suffix is exactly those rows)
-        fresh = sum(1 for r in recent if r[0] >= job.fresh_from)
+        fresh = int(np.count_nonzero(recent.ids >= job.fresh_from))
         if fresh >= 2 * MIN_FRESH_ROWS:
             n_hold = max(MIN_HOLDOUT_ROWS, min(n_hold, fresh // 2))
     train, holdout = recent[:-n_hold], recent[-n_hold:]
-    if job.strategy == "replay" and recent:
-        lo, _ = store.row_id_bounds()
-        oldest_recent = recent[0][0]
+    if job.strategy == "replay" and len(recent):
+        lo, _ = rows.row_id_bounds()
+        oldest_recent = int(recent.ids[0])
         pool = oldest_recent - lo
         want = int(len(train) * job.replay_fraction / max(1e-9, 1 - job.replay_fraction))
         if pool > 0 and want > 0:
             rng = np.random.default_rng(job.seed)
             ids = rng.choice(np.arange(lo, oldest_recent), size=min(want, pool), replace=False)
-            train = store.rows_by_ids(int(i) for i in ids) + train
+            train = rows.rows_by_ids(schema, (int(i) for i in ids)) + train
     return train, holdout
 
 
@@ -179,24 +171,24 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     from continual.services.compile import onnx_for
 
     started = time.perf_counter()
-    store = _store(job.database_url)
-    schema: FeatureSchema | None = store.get_schema()
+    database = _database(job.database_url)
+    schema: FeatureSchema | None = database.meta.get_schema()
     if schema is None:
         raise TrainingFailed("no data yet", {"rows": 0})
-    train_raw, holdout_raw = select_training_rows(store, job)
+    train_raw, holdout_raw = select_training_rows(database.rows, schema, job)
     if len(train_raw) < MIN_TRAIN_ROWS:
         raise TrainingFailed(
             f"only {len(train_raw)} training rows (need {MIN_TRAIN_ROWS} besides the holdout)",
             {"rows": len(train_raw)},
         )
-    x_train, y_train = _rows(train_raw)
-    x_hold, y_hold = _rows(holdout_raw)
+    x_train, y_train = train_raw.x, train_raw.y
+    x_hold, y_hold = holdout_raw.x, holdout_raw.y
     classes = sorted({str(y) for y in y_train})
     if len(classes) < 2:
         raise TrainingFailed(
             f"the training window holds one class only ({classes[0]})", {"classes": classes}
         )
-    fresh = 0 if job.fresh_from is None else sum(1 for r in train_raw if r[0] >= job.fresh_from)
+    fresh = 0 if job.fresh_from is None else int(np.count_nonzero(train_raw.ids >= job.fresh_from))
     data = Window(
         schema, x_train, y_train, x_hold, y_hold, fresh, min(len(x_train), job.train_window)
     )
@@ -215,10 +207,10 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         reason = f"{best.model_type} (best of {len(searches)} families): {reason}"
     blob = dumps(best.pipeline)
     digest = sha256(blob)
-    first_row = train_raw[max(0, len(train_raw) - best.fit_rows)][0]
+    first_row = int(train_raw.ids[max(0, len(train_raw) - best.fit_rows)])
     reference = drift.reference(x_train[-min(best.fit_rows, 5000) :], schema, job.seed)
     common = {
-        "change_row": str(job.fresh_from if job.fresh_from is not None else train_raw[0][0]),
+        "change_row": str(job.fresh_from if job.fresh_from is not None else int(train_raw.ids[0])),
         "window_rows": str(len(train_raw)),
         "holdout_rows": str(len(holdout_raw)),
         "threshold": str(job.threshold),
@@ -226,7 +218,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         "strategy": job.strategy,
         "train_window": str(job.train_window),
         "history_rows": str(job.history_rows),
-        "window_last_row": str(holdout_raw[-1][0]),
+        "window_last_row": str(int(holdout_raw.ids[-1])),
         "n_features": str(len(schema.features)),
         "classes": ",".join(classes)[:250],
         "trigger": job.trigger[:250],
@@ -340,9 +332,9 @@ class Window(msgspec.Struct, frozen=True):
     many of the training rows are since the located change, and the base window size."""
 
     schema: FeatureSchema
-    x_train: list[dict[str, FeatureValue]]
+    x_train: Frame
     y_train: list[Label]
-    x_hold: list[dict[str, FeatureValue]]
+    x_hold: Frame
     y_hold: list[Label]
     fresh: int
     base: int

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from continual.adapters.db.store import CheckRecord
-from continual.core.types import Event
+from continual.core.types import CheckRecord, Event
 from continual.ui.format import clock_time, percent
 from continual.ui.view import Overview
 

@@ -65,8 +65,8 @@ class DashboardContext:
 
     def _read_overview(self) -> Overview:
         svc = self.services
-        markers = [e for kind in MARKERS for e in svc.store.events(200, kind, None)]
-        return Overview(status=svc.monitor.status(), checks=svc.store.checks(500), markers=markers)
+        markers = [e for kind in MARKERS for e in svc.reads.events(200, kind, None)]
+        return Overview(status=svc.monitor.status(), checks=svc.reads.checks(500), markers=markers)
 
     def forget_overview(self) -> None:
         """Drop the shared read, after an action whose effect should show at once."""

@@ -11,9 +11,8 @@ from typing import Any
 
 import msgspec
 
-from continual.adapters.db.store import CheckRecord
 from continual.core.drift import DriftReport
-from continual.core.types import Event, ModelRecord
+from continual.core.types import CheckRecord, Event, ModelRecord
 from continual.services.monitor import ModelStatusView
 from continual.ui.format import ago, numbers, parse_iso, percent, until, utc
 

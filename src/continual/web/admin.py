@@ -63,8 +63,8 @@ async def retrain(state: State, data: RetrainRequest | None = None) -> RetrainRe
 async def models(state: State) -> ModelsView:
     """Newest first, with the served periods (audit trail)."""
     svc: Services = state.services
-    versions = await asyncio.to_thread(svc.store.versions)
-    served = await asyncio.to_thread(svc.store.served_periods)
+    versions = await asyncio.to_thread(svc.reads.versions)
+    served = await asyncio.to_thread(svc.reads.served_periods)
     return models_view(versions, served)
 
 
@@ -102,7 +102,7 @@ async def events(
 ) -> list[EventView]:
     """Page backwards with `before` (an event id)."""
     svc: Services = state.services
-    found = await asyncio.to_thread(svc.store.events, limit, kind, before)
+    found = await asyncio.to_thread(svc.reads.events, limit, kind, before)
     return [event_view(e) for e in found]
 
 

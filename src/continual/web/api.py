@@ -78,7 +78,7 @@ def create_api(
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         openapi_config=openapi,
         middleware=[
-            request_context(services.metrics),
+            request_context(services),
             rate_limit(limits_of(services.settings)),
         ],
         lifespan=lifespan or [],

@@ -20,13 +20,15 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from continual.adapters.db.engine import DatabaseError, failure_kind
 from continual.core.errors import (
     Conflict,
     ContinualError,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    StorageBusy,
+    StorageFailed,
+    StorageFull,
     TrainingFailed,
     Unavailable,
 )
@@ -35,6 +37,7 @@ log = structlog.get_logger("continual.web")
 
 STATUS: list[tuple[type[ContinualError], int]] = [
     (PayloadTooLarge, 413),
+    (StorageFull, 507),
     (InvalidInput, 422),
     (NotFound, 404),
     (Conflict, 409),
@@ -58,6 +61,12 @@ def continual_error(_: Request[Any, Any, Any], exc: ContinualError) -> Response[
     """Our error tree, by the table above."""
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
     headers = {"Retry-After": "1"} if status == 503 else None
+    if isinstance(exc, StorageBusy | StorageFailed):
+        # the database answers again within seconds (a busy writer), not at once
+        headers = {"Retry-After": "2"}
+        log.warning("database_busy" if isinstance(exc, StorageBusy) else "database_error")
+    elif isinstance(exc, StorageFull):
+        log.error("storage_full", where="database", reason=(exc.detail or {}).get("reason"))
     return _body(status, exc.message, exc.detail, headers)
 
 
@@ -95,40 +104,6 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def database_error(request: Request[Any, Any, Any], exc: DatabaseError) -> Response[Any]:
-    """A locked or full database is a clear 503 or 507; anything else is still a 503."""
-    path = request.url.path
-    kind = failure_kind(exc)
-    if kind == "locked":
-        log.warning("database_busy", path=path)
-        return _body(
-            503,
-            "the database is busy (locked by another writer); nothing was stored, retry shortly",
-            {"reason": "database_locked"},
-            {"Retry-After": "2"},
-        )
-    if kind == "full":
-        log.error("storage_full", path=path, where="database")
-        return _body(
-            507, "no space left for the database; nothing was stored", {"reason": "disk_full"}
-        )
-    if kind == "io":
-        log.error("storage_error", path=path, where="database")
-        return _body(
-            507,
-            "the database could not write to disk (I/O error: full disk or file-size limit); "
-            "nothing was stored",
-            {"reason": "disk_io_error"},
-        )
-    log.error("database_error", path=path, error=type(exc.orig or exc).__name__)
-    return _body(
-        503,
-        "the database failed to complete the request; nothing was stored",
-        {"reason": "database_error"},
-        {"Retry-After": "2"},
-    )
-
-
 def storage_error(request: Request[Any, Any, Any], exc: OSError) -> Response[Any]:
     """A full disk (or a file-size limit) is 507; any other OS error is a bug (500)."""
     if exc.errno in _FULL_ERRNOS:
@@ -156,7 +131,6 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     ContinualError: continual_error,
     ValidationException: validation_error,
     HTTPException: http_error,
-    DatabaseError: database_error,
     OSError: storage_error,
     RecursionError: nesting_error,
     UnicodeDecodeError: encoding_error,

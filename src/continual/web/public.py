@@ -8,12 +8,13 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 
-from continual.adapters.metrics import CONTENT_TYPE
 from continual.bootstrap import Services
 from continual.core.errors import ContinualError
 from continual.services.monitor import ModelStatusView
 from continual.web.schemas import Health, Ready
 from continual.web.security import error_responses
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format 0.0.4
 
 
 @get("/health", tags=["probes"], summary="Liveness: 200 while the process serves")
@@ -34,7 +35,7 @@ async def ready(state: State) -> Response[Ready]:
     if state.get("shutting_down"):
         return Response(Ready("not_ready", "shutting down"), status_code=503)
     try:
-        await asyncio.to_thread(svc.store.ping)
+        await asyncio.to_thread(svc.ping)
     except ContinualError as exc:
         return Response(Ready("not_ready", exc.message), status_code=503)
     bundle = svc.holder.current
@@ -61,7 +62,7 @@ async def model_status(state: State) -> ModelStatusView:
 async def metrics(state: State) -> Response[bytes]:
     """HTTP metrics and the loop's own: accuracy, checks, retrains, alerts, champion info."""
     svc: Services = state.services
-    body = await asyncio.to_thread(svc.metrics.render)
+    body = await asyncio.to_thread(svc.render_metrics)
     return Response(body, media_type=CONTENT_TYPE)
 
 

@@ -113,14 +113,14 @@ async def predict(state: State, data: PredictRequest) -> Prediction | BatchPredi
     started = time.perf_counter()
     if data.features is not None:
         one = svc.predictor.predict([data.features], name="features")[1][0]
-        svc.metrics.prediction_latency.labels("single").observe(time.perf_counter() - started)
+        svc.observe_prediction("single", time.perf_counter() - started)
         return one
     rows = data.rows or []
     if len(rows) > THREAD_ROWS:
         version, out = await asyncio.to_thread(svc.predictor.predict, rows)
     else:
         version, out = svc.predictor.predict(rows)
-    svc.metrics.prediction_latency.labels("batch").observe(time.perf_counter() - started)
+    svc.observe_prediction("batch", time.perf_counter() - started)
     return BatchPredictions(version, out)
 
 
@@ -178,7 +178,7 @@ async def add_data(
 async def data_summary(state: State) -> DataView:
     """Counts over the whole store."""
     svc: Services = state.services
-    return data_view(await asyncio.to_thread(svc.store.summary))
+    return data_view(await asyncio.to_thread(svc.reads.summary))
 
 
 @post(

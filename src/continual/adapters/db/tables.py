@@ -1,8 +1,12 @@
-"""SQLModel table definitions. Indexes follow the loop's queries (see docs/architecture.md)."""
+"""SQLModel table definitions: the layout the newest migration leaves (``migrations/``).
+
+Indexes follow the loop's queries (see docs/architecture.md). Features are stored as one
+packed block per row (``core.frame``): float64 values, categories as codes (``categories``).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 
@@ -18,7 +22,7 @@ class LabelledRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     arrived_at: float
     source: str = Field(max_length=16)
-    features: str
+    feature_values: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     label: str = Field(index=True)
     scored_version: str | None = Field(default=None, max_length=32)
     correct: bool | None = None
@@ -34,7 +38,7 @@ class PredictionRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     created_at: float = Field(index=True)
     model_version: str = Field(max_length=32)
-    features: str
+    feature_values: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     prediction: str
 
 
@@ -136,3 +140,15 @@ class IngestBatch(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=160)
     at: float
     rows: int
+    digest: str | None = Field(default=None, max_length=64)  # None: stored by 0.x
+
+
+class CategoryRow(SQLModel, table=True):
+    """The code of each value of a categorical feature, as packed rows store it."""
+
+    __tablename__ = "categories"
+
+    feature: str = Field(primary_key=True, max_length=200)
+    code: int = Field(primary_key=True)
+    value: str = Field(max_length=1000)
+    __table_args__ = (Index("ux_categories_feature_value", "feature", "value", unique=True),)

@@ -89,11 +89,11 @@ class EventsPanel:
         await self.reload()
 
     async def _read(self, before: int | None) -> list[dict[str, Any]]:
-        store = self.ctx.services.store
+        reads = self.ctx.services.reads
         if self.kind == CHECKS_FILTER:
-            return check_rows(await asyncio.to_thread(store.checks, PAGE * 4))
+            return check_rows(await asyncio.to_thread(reads.checks, PAGE * 4))
         kind = None if self.kind == ALL else self.kind
-        return event_rows(await asyncio.to_thread(store.events, PAGE, kind, before))
+        return event_rows(await asyncio.to_thread(reads.events, PAGE, kind, before))
 
     async def reload(self) -> None:
         """Show the newest page for the current filter."""

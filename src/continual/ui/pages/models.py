@@ -177,7 +177,7 @@ class ModelsPanel:
 
 async def load_rows(ctx: DashboardContext) -> list[dict[str, Any]]:
     """The models table's rows, read off the event loop."""
-    return version_rows(await asyncio.to_thread(ctx.services.store.versions))
+    return version_rows(await asyncio.to_thread(ctx.services.reads.versions))
 
 
 def register() -> None:

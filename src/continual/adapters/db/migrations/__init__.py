@@ -1,0 +1,1 @@
+"""Alembic migrations of our database: ``versions/`` holds one file per schema change."""

@@ -1,0 +1,114 @@
+"""What the services need from the outside world, as Protocols (ports).
+
+``adapters/db`` implements the storage ports with one repository per noun; a test may
+hand a service an in-memory fake through the composition root instead. Storage ports
+raise ``core.errors`` (``StorageBusy``, ``StorageFull``, ``StorageFailed``), never a
+driver's exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from continual.core.frame import Frame, Labelled
+from continual.core.types import (
+    CheckRecord,
+    DataSummary,
+    Event,
+    FeatureSchema,
+    FeatureValue,
+    ModelRecord,
+    ServedPeriod,
+)
+
+
+class MetaPort(Protocol):
+    """Small facts and the fixed feature schema."""
+
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def get_schema(self) -> FeatureSchema | None: ...
+    def fix_schema(self, schema: FeatureSchema) -> FeatureSchema: ...
+
+
+class CategoryPort(Protocol):
+    """The codes that packed rows store for categorical values."""
+
+    def codes(
+        self, schema: FeatureSchema, rows: Sequence[Mapping[str, FeatureValue]]
+    ) -> list[dict[str, int]]: ...
+
+
+class RowsPort(Protocol):
+    """The labelled rows: the training pool and the test-then-train scores."""
+
+    def insert_rows(
+        self,
+        at: float,
+        source: str,
+        blobs: list[bytes],
+        labels: list[str],
+        scored_version: str | None,
+        correct: list[bool | None],
+        batch_key: str | None = None,
+        digest: str | None = None,
+    ) -> int: ...
+    def summary(self) -> DataSummary: ...
+    def row_id_bounds(self) -> tuple[int, int]: ...
+    def recent_rows(self, schema: FeatureSchema, n: int) -> Labelled: ...
+    def rows_by_ids(self, schema: FeatureSchema, ids: Iterable[int]) -> Labelled: ...
+    def scored_window_ids(
+        self, version: str, since_row_id: int, window: int
+    ) -> list[tuple[int, bool]]: ...
+    def recent_features(self, schema: FeatureSchema, n: int) -> Frame: ...
+
+
+class PredictionsPort(Protocol):
+    """The prediction log and the feedback that labels it."""
+
+    def insert_predictions(self, params: list[tuple[str, float, str, bytes, str]]) -> None: ...
+    def get_predictions(self, ids: Sequence[str]) -> dict[str, tuple[str, bytes, str]]: ...
+    def known_feedback(self, ids: Sequence[str]) -> set[str]: ...
+    def insert_feedback(
+        self,
+        at: float,
+        items: list[tuple[str, str, bytes, str, bool]],
+        batch_key: str | None = None,
+        digest: str | None = None,
+    ) -> None: ...
+
+
+class VersionsPort(Protocol):
+    """Model versions and served periods (the database is the champion's source of truth)."""
+
+    def add_version(self, record: ModelRecord, reference: dict[str, Any]) -> None: ...
+    def versions(self) -> list[ModelRecord]: ...
+    def version(self, version: str) -> ModelRecord | None: ...
+    def champion(self) -> ModelRecord | None: ...
+    def reference(self, version: str) -> dict[str, Any]: ...
+    def promote(
+        self, version: str, at: float, reason: str, event: tuple[str, str, dict[str, Any]]
+    ) -> str | None: ...
+    def served_periods(self, limit: int = 100) -> list[ServedPeriod]: ...
+
+
+class EventsPort(Protocol):
+    """The audit trail and the record of checks."""
+
+    def add_event(self, at: float, kind: str, message: str, data: dict[str, Any]) -> Event: ...
+    def events(
+        self, limit: int = 100, kind: str | None = None, before_id: int | None = None
+    ) -> list[Event]: ...
+    def add_check(self, record: CheckRecord) -> None: ...
+    def checks(self, limit: int = 500) -> list[CheckRecord]: ...
+
+
+class LeasesPort(Protocol):
+    """Named leases: exactly one replica runs a job at a time."""
+
+    def try_lease(
+        self, name: str, holder: str, ttl: float, now: float, take_from: str | None = None
+    ) -> bool: ...
+    def lease_holder(self, name: str) -> str | None: ...
+    def release_lease(self, name: str, holder: str) -> None: ...
