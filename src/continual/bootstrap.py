@@ -232,3 +232,26 @@ def snapshot(svc: Services) -> LoopSnapshot:
         if bundle is None
         else {"version": bundle.version, "run_id": bundle.run_id, "model_type": bundle.model_type},
     )
+
+
+def upgrade_database(settings: Settings) -> tuple[str | None, str | None, str]:
+    """Migrate ``DATABASE_URL`` to the newest schema; (revision before, after, head)."""
+    from continual.adapters.db import migrate
+
+    engine = migrate.make_engine(settings.database_url)
+    try:
+        before, after = migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    return before, after, migrate.head()
+
+
+def database_revision(settings: Settings) -> tuple[str | None, str]:
+    """(the revision ``DATABASE_URL`` is at, the newest this release knows)."""
+    from continual.adapters.db import migrate
+
+    engine = migrate.make_engine(settings.database_url)
+    try:
+        return migrate.current(engine), migrate.head()
+    finally:
+        engine.dispose()

@@ -271,3 +271,30 @@ def bench(no_write: bool) -> None:
     args = [sys.executable, str(where / "quick.py"), *(["--no-write"] if no_write else [])]
     # our own interpreter and a script from our own checkout, no shell
     sys.exit(subprocess.call(args, cwd=where.parent))  # noqa: S603
+
+
+@main.group()
+def db() -> None:
+    """The database schema: see where it is, bring it to this release's."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate DATABASE_URL to this release's schema (serve does it at start-up too)."""
+    from continual.bootstrap import upgrade_database
+
+    before, after, head = upgrade_database(_settings())
+    if before == after:
+        click.echo(f"database at {after} (head {head}): nothing to do")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to {after} (head {head})")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision of DATABASE_URL and this release's newest."""
+    from continual.bootstrap import database_revision
+
+    current, head = database_revision(_settings())
+    state = "up to date" if current == head else "needs `continual db upgrade`"
+    click.echo(f"database at {current or 'empty'} (head {head}): {state}")

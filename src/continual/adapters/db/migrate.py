@@ -21,6 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
+from continual.adapters.db.engine import make_engine
+
 _SCRIPTS = Path(__file__).with_name("migrations")
 # any constant; every replica of every release must use the same one
 ADVISORY_LOCK_KEY = 0x636F6E74  # "cont"
@@ -100,3 +102,5 @@ def downgrade(engine: Engine, revision: str) -> str | None:
         command.downgrade(_config(conn), revision)
         conn.commit()
         return _revision(conn)
+
+__all__ = ["current", "downgrade", "head", "make_engine", "upgrade"]
