@@ -164,6 +164,46 @@ def test_idempotency_key_stores_a_batch_once(trained: Api) -> None:
     assert trained.get("/data").json()["rows"] == before + 4
 
 
+def test_an_idempotency_key_reused_for_another_batch_is_a_409(trained: Api) -> None:
+    """A key seen before with a different batch (JSON or CSV, or feedback) stores nothing
+    and answers 409 naming the reuse; the same batch again is still a duplicate."""
+    before = trained.get("/data").json()["rows"]
+    headers = {"idempotency-key": "batch-43"}
+    body = {"rows": [{"feature1": 0.5, "feature2": 0.2, "target": 1}] * 3}
+    assert trained.post("/data", json=body, headers=headers).json()["accepted"] == 3
+    other = {"rows": [{"feature1": 0.5, "feature2": 0.3, "target": 1}] * 3}
+    reused = trained.post("/data", json=other, headers=headers)
+    assert reused.status_code == 409, reused.text
+    assert "batch-43" in reused.json()["error"]
+    assert "different batch" in reused.json()["error"]
+    assert reused.json()["detail"]["reason"] == "key_reused"
+    as_csv = trained.post(
+        "/data",
+        content="feature1,feature2,target\n0.5,0.2,0\n",
+        headers={**headers, "content-type": "text/csv"},
+    )
+    assert as_csv.status_code == 409
+    same = trained.post("/data", json=body, headers=headers).json()
+    assert (same["accepted"], same["duplicate"]) == (0, True)
+    assert trained.get("/data").json()["rows"] == before + 3
+    ids = [
+        trained.post("/predict", json={"features": {"feature1": x, "feature2": 0.0}}).json()[
+            "prediction_id"
+        ]
+        for x in (0.1, 0.2)
+    ]
+    fb = {"idempotency-key": "fb-43"}
+    first = trained.post(
+        "/feedback", json={"items": [{"prediction_id": ids[0], "label": 1}]}, headers=fb
+    )
+    assert first.json()["accepted"] == 1
+    again = trained.post(
+        "/feedback", json={"items": [{"prediction_id": ids[1], "label": 1}]}, headers=fb
+    )
+    assert again.status_code == 409, again.text
+    assert "fb-43" in again.json()["error"]
+
+
 def test_model_status_reports_the_champion(trained: Api) -> None:
     """GET /model-status shows version, threshold, window and status without a key; the
     status is judged ("ok") once the champion has scored CONTINUAL_MIN_SAMPLES rows."""
