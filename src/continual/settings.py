@@ -98,14 +98,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
 
     @property
-    def sqlite_path(self) -> Path | None:
-        """The SQLite file when the database is SQLite, else ``None``."""
-        prefix = "sqlite:///"
-        if self.database_url.startswith(prefix):
-            return Path(self.database_url[len(prefix) :])
-        return None
-
-    @property
     def models_dir(self) -> Path:
         """Where verified local copies of registered models live."""
         return self.data_dir / "models"

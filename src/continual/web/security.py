@@ -6,9 +6,6 @@ import hmac
 from typing import Any
 
 import msgspec
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import HTTPResponseStartEvent, Scope, Send
 
@@ -16,16 +13,6 @@ from continual.web.schemas import ErrorBody
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="continual"'}
-
-
-def require_api_key(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """Guard: the request must carry ``Authorization: Bearer <API key>``."""
-    del handler  # one key guards every protected route
-    expected: bytes = connection.app.state.api_key_bytes
-    if not key_matches(connection.headers.get("authorization", ""), expected):
-        raise NotAuthorizedException("missing or wrong API key", headers=CHALLENGE)
 
 
 def key_matches(authorization: str, expected: bytes) -> bool:
