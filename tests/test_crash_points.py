@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from continual.core.types import ModelRecord
-from continual.services.training import registry_state, train_challenger
+from continual.services.artifacts import registry_state
+from continual.services.training import train_challenger
 from tests.conftest import Api, close, train
 
 

@@ -179,7 +179,7 @@ def test_status_cards_show_the_live_numbers() -> None:
 def test_status_cards_say_when_the_champion_is_at_capacity() -> None:
     """At capacity the status card says since when, the best the pool reached, and the wait."""
     from continual.core.types import Capacity
-    from continual.services.monitor import capacity_view
+    from continual.services.capacity import capacity_view
 
     cap = Capacity(
         version="3",

@@ -19,8 +19,9 @@ from continual.core.errors import ContinualError, NotFound, Unavailable
 from continual.core.ports import MetaPort, VersionsPort
 from continual.core.types import FeatureSchema, ModelRecord
 from continual.services.alerts import Alerts
+from continual.services.artifacts import fetch_blob, set_alias
 from continual.services.holder import ModelBundle, ModelHolder
-from continual.services.training import TrackingConfig, fetch_blob, set_alias
+from continual.services.trainjob import TrackingConfig
 from continual.services.worker import Worker
 from continual.settings import Settings
 

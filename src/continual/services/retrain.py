@@ -18,14 +18,10 @@ from continual.core.ports import LeasesPort, MetaPort, VersionsPort
 from continual.core.types import ModelRecord, RetrainResult
 from continual.services import lease
 from continual.services.alerts import Alerts
+from continual.services.artifacts import warm_up
 from continual.services.promote import Registry
-from continual.services.training import (
-    ChampionRef,
-    TrainJob,
-    TrainOutcome,
-    train_challenger,
-    warm_up,
-)
+from continual.services.training import train_challenger
+from continual.services.trainjob import ChampionRef, TrainJob, TrainOutcome
 from continual.services.worker import Worker
 from continual.settings import Settings
 

@@ -103,4 +103,5 @@ def downgrade(engine: Engine, revision: str) -> str | None:
         conn.commit()
         return _revision(conn)
 
+
 __all__ = ["current", "downgrade", "head", "make_engine", "upgrade"]
