@@ -10,10 +10,11 @@ from pathlib import Path
 
 import structlog
 
-from continual.adapters.db import Database, open_database
+from continual.adapters.db import open_database
 from continual.adapters.metrics import LoopSnapshot, Metrics
 from continual.core.clock import Clock, SystemClock
 from continual.core.errors import ContinualError
+from continual.core.ports import StoragePort
 from continual.services.alerts import Alerts
 from continual.services.holder import ModelHolder
 from continual.services.ingest import IngestService
@@ -39,7 +40,7 @@ class Services:
     api_key: Secret
     api_key_file: Path | None
     clock: Clock
-    _database: Database
+    _database: StoragePort
     reads: ReadModel
     holder: ModelHolder
     log: PredictionLog
@@ -153,13 +154,12 @@ def bootstrap(
     settings: Settings,
     clock: Clock | None = None,
     worker: Worker | None = None,
-    database: Database | None = None,
+    database: StoragePort | None = None,
 ) -> Services:
     """Wire every service for ``settings``; a given ``worker`` is shared, not owned.
 
-    ``database``: any object with the repositories of ``adapters.db.Database`` (a test
-    hands in-memory fakes of the ports here); by default the one ``DATABASE_URL`` names,
-    migrated to the newest schema first."""
+    ``database``: the storage ports (a test hands in-memory fakes here); by default
+    ``adapters.db.Database`` on ``DATABASE_URL``, migrated to the newest schema first."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     api_key, key_file = ensure_api_key(settings)

@@ -1,0 +1,238 @@
+"""In-memory fakes of the storage ports (``core.ports``), for service tests that need no
+database: handed to ``bootstrap(settings, database=FakeStorage())``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from continual.core.errors import DuplicateBatch
+from continual.core.frame import Frame, Labelled, labels_from, unpack
+from continual.core.types import (
+    CheckRecord,
+    DataSummary,
+    Event,
+    FeatureSchema,
+    FeatureValue,
+    ModelRecord,
+    ServedPeriod,
+)
+
+
+class FakeMeta:
+    """Facts in a dict."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, str] = {}
+        self.schema: FeatureSchema | None = None
+
+    def get_meta(self, key: str) -> str | None:
+        return self.facts.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.facts[key] = value
+
+    def get_schema(self) -> FeatureSchema | None:
+        return self.schema
+
+    def fix_schema(self, schema: FeatureSchema) -> FeatureSchema:
+        self.schema = self.schema or schema
+        return self.schema
+
+
+class FakeCategories:
+    """Codes in order of first sight."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, dict[str, int]] = {}
+
+    def codes(
+        self, schema: FeatureSchema, rows: Sequence[Mapping[str, FeatureValue]]
+    ) -> list[dict[str, int]]:
+        out = []
+        for f in schema.features:
+            known = self.table.setdefault(f.name, {})
+            if f.kind == "categorical":
+                for r in rows:
+                    known.setdefault(str(r[f.name]), len(known))
+            out.append(known)
+        return out
+
+    def levels(self, schema: FeatureSchema) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(self.table.get(f.name, {})) for f in schema.features)
+
+
+class FakeRows:
+    """Rows in a list: (id, at, source, blob, label, scored_version, correct)."""
+
+    def __init__(self, categories: FakeCategories) -> None:
+        self.stored: list[tuple[int, float, str, bytes, str, str | None, bool | None]] = []
+        self.keys: set[str] = set()
+        self.categories = categories
+
+    def insert_rows(
+        self,
+        at: float,
+        source: str,
+        blobs: list[bytes],
+        labels: list[str],
+        scored_version: str | None,
+        correct: list[bool | None],
+        batch_key: str | None = None,
+        digest: str | None = None,
+    ) -> int:
+        if batch_key is not None:
+            if batch_key in self.keys:
+                raise DuplicateBatch("seen", {"key": batch_key})
+            self.keys.add(batch_key)
+        for b, lab, c in zip(blobs, labels, correct, strict=True):
+            self.stored.append((len(self.stored) + 1, at, source, b, lab, scored_version, c))
+        return len(blobs)
+
+    def summary(self) -> DataSummary:
+        labels: dict[str, int] = {}
+        for r in self.stored:
+            labels[r[4]] = labels.get(r[4], 0) + 1
+        ats = [r[1] for r in self.stored]
+        return DataSummary(len(self.stored), labels, min(ats, default=None), max(ats, default=None))
+
+    def row_id_bounds(self) -> tuple[int, int]:
+        return (1, len(self.stored)) if self.stored else (0, 0)
+
+    def _labelled(self, schema: FeatureSchema, got: list[Any]) -> Labelled:
+        x = unpack(schema, [r[3] for r in got], self.categories.levels(schema))
+        ids = np.asarray([r[0] for r in got], dtype=np.int64)
+        return Labelled(ids, x, labels_from(schema, [r[4] for r in got]))
+
+    def recent_rows(self, schema: FeatureSchema, n: int) -> Labelled:
+        return self._labelled(schema, self.stored[-n:] if n else [])
+
+    def rows_by_ids(self, schema: FeatureSchema, ids: Iterable[int]) -> Labelled:
+        wanted = set(ids)
+        return self._labelled(schema, [r for r in self.stored if r[0] in wanted])
+
+    def scored_window_ids(
+        self, version: str, since_row_id: int, window: int
+    ) -> list[tuple[int, bool]]:
+        mine = [(r[0], bool(r[6])) for r in self.stored if r[5] == version and r[0] > since_row_id]
+        return mine[-window:]
+
+    def recent_features(self, schema: FeatureSchema, n: int) -> Frame:
+        return self.recent_rows(schema, n).x
+
+
+class FakePredictions:
+    """Predictions and feedback in dicts."""
+
+    def __init__(self) -> None:
+        self.logged: dict[str, tuple[str, bytes, str]] = {}
+        self.feedback: dict[str, str] = {}
+
+    def insert_predictions(self, params: list[tuple[str, float, str, bytes, str]]) -> None:
+        self.logged.update({pid: (v, b, p) for pid, _at, v, b, p in params})
+
+    def get_predictions(self, ids: Sequence[str]) -> dict[str, tuple[str, bytes, str]]:
+        return {i: self.logged[i] for i in ids if i in self.logged}
+
+    def known_feedback(self, ids: Sequence[str]) -> set[str]:
+        return {i for i in ids if i in self.feedback}
+
+    def insert_feedback(
+        self,
+        at: float,
+        items: list[tuple[str, str, bytes, str, bool]],
+        batch_key: str | None = None,
+        digest: str | None = None,
+    ) -> None:
+        self.feedback.update({pid: lab for pid, lab, _b, _v, _c in items})
+
+
+class FakeVersions:
+    """No versions until a test adds them."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, ModelRecord] = {}
+
+    def add_version(self, record: ModelRecord, reference: dict[str, Any]) -> None:
+        self.records[record.version] = record
+
+    def versions(self) -> list[ModelRecord]:
+        return list(self.records.values())
+
+    def version(self, version: str) -> ModelRecord | None:
+        return self.records.get(version)
+
+    def champion(self) -> ModelRecord | None:
+        return next((r for r in self.records.values() if r.status == "champion"), None)
+
+    def reference(self, version: str) -> dict[str, Any]:
+        return {}
+
+    def promote(
+        self, version: str, at: float, reason: str, event: tuple[str, str, dict[str, Any]]
+    ) -> str | None:
+        raise NotImplementedError  # no test of these fakes promotes
+
+    def served_periods(self, limit: int = 100) -> list[ServedPeriod]:
+        return []
+
+
+class FakeEvents:
+    """Events and checks in lists."""
+
+    def __init__(self) -> None:
+        self.trail: list[Event] = []
+        self.recorded: list[CheckRecord] = []
+
+    def add_event(self, at: float, kind: str, message: str, data: dict[str, Any]) -> Event:
+        event = Event(id=len(self.trail) + 1, at=at, kind=kind, message=message, data=data)
+        self.trail.append(event)
+        return event
+
+    def events(
+        self, limit: int = 100, kind: str | None = None, before_id: int | None = None
+    ) -> list[Event]:
+        found = [e for e in reversed(self.trail) if kind in (None, e.kind)]
+        return [e for e in found if before_id is None or e.id < before_id][:limit]
+
+    def add_check(self, record: CheckRecord) -> None:
+        self.recorded.append(record)
+
+    def checks(self, limit: int = 500) -> list[CheckRecord]:
+        return self.recorded[-limit:]
+
+
+class FakeLeases:
+    """Every lease is granted."""
+
+    def try_lease(
+        self, name: str, holder: str, ttl: float, now: float, take_from: str | None = None
+    ) -> bool:
+        return True
+
+    def lease_holder(self, name: str) -> str | None:
+        return None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        return None
+
+
+class FakeStorage:
+    """The storage ports, all in memory."""
+
+    def __init__(self) -> None:
+        self.meta = FakeMeta()
+        self.categories = FakeCategories()
+        self.rows = FakeRows(self.categories)
+        self.predictions = FakePredictions()
+        self.versions = FakeVersions()
+        self.events = FakeEvents()
+        self.leases = FakeLeases()
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
