@@ -11,10 +11,12 @@ directory, growing from 10 thousand to 1 million rows of 20 features:
   HistGradientBoosting and RandomForest, each served as the champion in turn (target:
   a tree champion's single-row rate at least half the linear champion's).
 - ingest: ``POST /data`` (JSON and CSV, 10,000-row batches) against raw ``sqlite3``
-  ``executemany`` of the same rows into the same table layout on the same disk.
-- check at 10 thousand and 1 million rows; retrain (fit, gate, MLflow, registration,
-  swap) at 10 thousand, 100 thousand and 1 million against the bare fit on the same
-  rows; predict p99 while a retrain runs; start-up to ``/ready``; resident memory.
+  ``executemany`` of the same typed rows (packed float64 blocks) into the same table
+  layout on the same disk.
+- check at 10 thousand and 1 million rows; retrain (strategy ``all``: read, fit, gate,
+  MLflow, registration, swap) at 10 thousand, 100 thousand and 1 million against the
+  bare fit of the same model on the same arrays, and the read of the rows alone;
+  predict p99 while a retrain runs; start-up to ``/ready``; resident memory.
 
 Ratios are taken in the same run; figures are medians over repeats.
 
@@ -309,22 +311,25 @@ def raw_sqlite(path: Path, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> 
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(
         "CREATE TABLE labelled_rows (id INTEGER PRIMARY KEY, arrived_at FLOAT NOT NULL, "
-        "source VARCHAR(16) NOT NULL, features VARCHAR NOT NULL, label VARCHAR NOT NULL, "
-        "scored_version VARCHAR(32), correct BOOLEAN, prediction_id VARCHAR(64), batch_key VARCHAR(128))"
+        "source VARCHAR(16) NOT NULL, label VARCHAR NOT NULL, "
+        "scored_version VARCHAR(32), correct BOOLEAN, prediction_id VARCHAR(64), batch_key VARCHAR(128), "
+        "feature_values BLOB NOT NULL)"
     )
     conn.execute("CREATE INDEX ix_rows_scored_version_id ON labelled_rows (scored_version, id)")
     conn.execute("CREATE INDEX ix_labelled_rows_label ON labelled_rows (label)")
     conn.execute("CREATE INDEX ix_labelled_rows_batch_key ON labelled_rows (batch_key)")
     out = []
     for x, y in batches:
+        flat = np.ascontiguousarray(x, dtype="<f8").tobytes()
+        width = 8 * x.shape[1]
         params = [
-            (time.time(), "data", _encode(r).decode(), str(int(t)), "1", True, None)
-            for r, t in zip(Data.rows(x), y.tolist(), strict=True)
+            (time.time(), "data", flat[i * width : (i + 1) * width], str(int(t)), "1", True, None)
+            for i, t in enumerate(y.tolist())
         ]
         t = time.perf_counter()
         conn.execute("BEGIN")
         conn.executemany(
-            "INSERT INTO labelled_rows (arrived_at, source, features, label, scored_version, correct, batch_key) "
+            "INSERT INTO labelled_rows (arrived_at, source, feature_values, label, scored_version, correct, batch_key) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             params,
         )
@@ -341,12 +346,15 @@ def check_time(http: Http, repeats: int) -> float:
 
 
 def read_rows(db_url: str, rows: int) -> None:
-    """What a retrain does first: read the newest ``rows`` rows and decode their JSON."""
-    from continual.adapters.db import Store, make_engine
+    """What a retrain does first: read the newest ``rows`` rows as arrays."""
+    from continual.adapters.db import open_database
 
-    raw = Store(make_engine(db_url)).recent_rows(rows)
-    msgspec.json.decode(("[" + ",".join(f for _, f, _ in raw) + "]").encode())
-    msgspec.json.decode(("[" + ",".join(lab for _, _, lab in raw) + "]").encode())
+    db = open_database(db_url, migrate_now=False)
+    schema = db.meta.get_schema()
+    assert schema is not None
+    got = db.rows.recent_rows(schema, rows)
+    assert len(got) == rows
+    db.close()
 
 
 def retrain_phase(
@@ -480,7 +488,8 @@ def run(opts: Options) -> Results:
     data = Data()
     sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= opts.max_rows]
     env = {
-        "CONTINUAL_TRAIN_WINDOW": str(max(sizes)),  # a retrain fits the whole history
+        "CONTINUAL_TRAIN_WINDOW": str(max(sizes)),
+        "CONTINUAL_TRAIN_STRATEGY": "all",  # a retrain fits the whole history
         "CONTINUAL_COOLDOWN_SECONDS": "86400",  # a check only measures; retrains are explicit
         "CONTINUAL_MAX_BATCH_ROWS": str(BATCH),
     }
@@ -621,7 +630,7 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
         i = res.ingest
         parts += [
             f"**Ingest** `POST /data`, {BATCH:,}-row batches of {N_FEATURES} features into SQLite, each row scored by the champion on arrival "
-            "(target: at least half of raw `sqlite3` `executemany` of the same rows, same table and indexes, same disk):",
+            "(target: at least half of raw `sqlite3` `executemany` of the same typed rows, packed float64 blocks, same table and indexes, same disk):",
             table(
                 ["format", "rows/s", "raw executemany rows/s", "ratio", "target"],
                 [
@@ -640,7 +649,7 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
         base = res.checks[min(res.checks)]
         worst = max(res.checks.values()) / base
         parts += [
-            "**Check** (`POST /check`, median; target: flat in the history):",
+            "**Check** (`POST /check`, median; target: at 1 million rows at most 1.2 times the check at 10 thousand):",
             table(
                 ["rows of history", "one check, ms", "÷ at 10 thousand", "target"],
                 [
@@ -648,7 +657,7 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                         f"{n:,}",
                         f"{s * 1000:.1f}",
                         f"{s / base:.2f}",
-                        _verdict(worst < 1.5) if n == max(res.checks) else "",
+                        _verdict(worst <= 1.2) if n == max(res.checks) else "",
                     ]
                     for n, s in res.checks.items()
                 ],
@@ -668,12 +677,15 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                     f"{ratio:.2f}",
                     f"{r['wall'] - r['search_fits']:.2f}",
                     f"{r['read']:.2f}",
-                    _verdict(ratio < 1.5) if n == top and top >= 1_000_000 else "",
+                    _verdict(ratio <= 2 and r["read"] <= 1)
+                    if n == top and top >= 1_000_000
+                    else "",
                 ]
             )
         parts += [
             "**Retrain** (`POST /retrain`: read rows, fit, gate, MLflow run + model + registration, swap; "
-            "LogisticRegression; target: under 1.5 times the bare fit at 1 million rows). The service fits "
+            "LogisticRegression, strategy `all`; targets at 1 million rows: at most 2 times the bare fit of the same model "
+            "on the same arrays, and reading the rows at most 1 s). The service fits "
             "several windows (all of it, its newest 1/4, 1/16 and 1/64, and one and two holdout-lengths: "
             "about 1.33 times the rows of one fit) and keeps the best on the holdout; *search fits* is "
             "their time as the service records it, *rest* is everything else:",
@@ -685,7 +697,7 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                     "bare fit s",
                     "÷ bare fit",
                     "rest s",
-                    "of which reading + decoding the rows s (in-process)",
+                    "of which reading the rows as arrays s (in-process)",
                     "target",
                 ],
                 rows,
@@ -715,14 +727,21 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
     if opts.predict_only:
         parts += [f"Note: {n}" for n in res.notes]
         return "\n\n".join(parts)
+    memory_ratio = res.rss_loaded / res.rss_idle
     parts += [
-        "**Start-up and memory**:",
+        "**Start-up and memory** (target: the server's RSS after the history is at most 1.5 times "
+        "its idle figure plus the arrays it keeps on purpose; it keeps none of the rows: the "
+        "training window is read by the worker process, and the server holds only the champion's "
+        "parameters, its drift reference of at most 500 values a feature, the category codes and "
+        "the bounded prediction log, well under 1 MiB here):",
         table(
             [
                 "`continual serve` to /health (fresh dir)",
                 "to /ready (with champion and history)",
                 "RSS idle (fresh)",
                 "RSS after the history was ingested and trained on",
+                "÷ idle",
+                "target",
                 "RSS idle after restart",
             ],
             [
@@ -731,6 +750,10 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                     f"{res.startup_ready:.2f} s",
                     f"{res.rss_idle:.0f} MiB",
                     f"{res.rss_loaded:.0f} MiB",
+                    f"{memory_ratio:.2f}",
+                    _verdict(memory_ratio <= 1.5)
+                    if max(res.checks, default=0) >= 1_000_000
+                    else "",
                     f"{res.rss_ready:.0f} MiB",
                 ]
             ],

@@ -32,7 +32,7 @@ def registered_but_unrecorded(api: Api) -> Any:
 
 def record_challenger(services: Any, outcome: Any) -> None:
     """What the retrain does right after the worker returns: record the version, unpromoted."""
-    services.store.add_version(
+    services._database.versions.add_version(
         ModelRecord(
             version=outcome.version,
             run_id=outcome.run_id,
@@ -121,7 +121,7 @@ def test_crash_after_the_database_promotion_before_swap_and_alias(
     api, outcome = setup_two_versions(settings_factory, client_factory, data)
     services = api.app_.services
     record_challenger(services, outcome)
-    services.store.promote(
+    services._database.versions.promote(
         "2", time.time(), "gate", ("promoted", "version 2 promoted", {"version": "2"})
     )
     # a half-written temp file from the interrupted write is never loaded
