@@ -72,6 +72,7 @@ class Options:
     tool: str = "auto"
     models: tuple[str, ...] = ("logistic_regression", "hist_gradient_boosting", "random_forest")
     predict_only: bool = False
+    data_only: bool = False  # ingest, check, retrain, memory: no predict loads
 
 
 @dataclass
@@ -472,7 +473,8 @@ def run_predict_only(opts: Options) -> Results:
         res.first_retrain = warm_retrain(http)
         predict_phase(server, http, data, opts, opts.models[0], res)
         http.close()
-        other_models(server, data, opts, res)
+        if not opts.data_only:
+            other_models(server, data, opts, res)
     finally:
         server.stop()
     return res
@@ -505,7 +507,8 @@ def run(opts: Options) -> Results:
         res.checks[10_000] = check_time(http, max(5, opts.repeats))
         db_url = f"sqlite:///{server.data_dir / 'continual.db'}"
         retrain_phase(http, data, 10_000, max(3, opts.repeats), res, db_url)
-        predict_phase(server, http, data, opts, "logistic_regression", res)
+        if not opts.data_only:
+            predict_phase(server, http, data, opts, "logistic_regression", res)
         # ingest measurements add rows; then top up to the next size
         k = ingest_phase(http, data, opts, have // BATCH, server.data_dir.parent, res)
         have = k * BATCH
@@ -522,7 +525,8 @@ def run(opts: Options) -> Results:
             f"  check: {', '.join(f'{n:,} rows {s * 1000:.1f} ms' for n, s in res.checks.items())}",
             flush=True,
         )
-        during_retrain(server, data, opts, res)
+        if not opts.data_only:
+            during_retrain(server, data, opts, res)
         res.rss_loaded = server.rss_mib()
         http.close()
         server.stop_process()
@@ -531,7 +535,8 @@ def run(opts: Options) -> Results:
         time.sleep(2)
         res.rss_ready = server.rss_mib()
         print(f"  start-up to /ready with {have:,} rows: {res.startup_ready:.2f} s", flush=True)
-        other_models(server, data, opts, res)
+        if not opts.data_only:
+            other_models(server, data, opts, res)
     finally:
         server.stop()
     return res
@@ -776,6 +781,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
         action="store_true",
         help="only the predict phases, of every family, on 10 thousand rows",
     )
+    p.add_argument(
+        "--data-only",
+        action="store_true",
+        help="only ingest, check, retrain, start-up and memory (no predict loads)",
+    )
     p.add_argument("--max-rows", type=int, default=None)
     p.add_argument("--seconds", type=float, default=None, help="duration of each load")
     p.add_argument("--repeats", type=int, default=None)
@@ -797,6 +807,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
             models=("logistic_regression",),
         )
     opts.predict_only = a.predict_only
+    opts.data_only = a.data_only
     if a.max_rows is not None:
         opts.max_rows = a.max_rows
     if a.seconds is not None:
@@ -804,7 +815,15 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
     if a.repeats is not None:
         opts.repeats = a.repeats
     if a.section is None:
-        a.section = "speed-quick" if a.quick else "speed-predict" if a.predict_only else "speed"
+        a.section = (
+            "speed-quick"
+            if a.quick
+            else "speed-predict"
+            if a.predict_only
+            else "speed-data"
+            if a.data_only
+            else "speed"
+        )
     return opts, a
 
 
@@ -825,6 +844,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         titles = {
             "speed-quick": "## Speed (quick set)",
             "speed-predict": "## Speed: predict, every family",
+            "speed-data": "## Speed: the data layer (ingest, check, retrain, memory)",
         }
         title = titles.get(args.section, "## Speed")
         write_section(args.section, f"{title}\n\n{text}")
