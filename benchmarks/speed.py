@@ -491,6 +491,7 @@ def run(opts: Options) -> Results:
     sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= opts.max_rows]
     env = {
         "CONTINUAL_TRAIN_WINDOW": str(max(sizes)),
+        "CONTINUAL_HISTORY_ROWS": str(max(sizes)),
         "CONTINUAL_TRAIN_STRATEGY": "all",  # a retrain fits the whole history
         "CONTINUAL_COOLDOWN_SECONDS": "86400",  # a check only measures; retrains are explicit
         "CONTINUAL_MAX_BATCH_ROWS": str(BATCH),
