@@ -493,6 +493,8 @@ def run(opts: Options) -> Results:
         "CONTINUAL_TRAIN_WINDOW": str(max(sizes)),
         "CONTINUAL_HISTORY_ROWS": str(max(sizes)),
         "CONTINUAL_TRAIN_STRATEGY": "all",  # a retrain fits the whole history
+        # the retrain is compared with the bare fit of the same model: a pool of one
+        "CONTINUAL_MODEL": "logistic_regression",
         "CONTINUAL_COOLDOWN_SECONDS": "86400",  # a check only measures; retrains are explicit
         "CONTINUAL_MAX_BATCH_ROWS": str(BATCH),
     }
@@ -632,6 +634,8 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
             rows,
         ),
     ]
+    if not res.predict:  # --data-only: no predict loads ran
+        del parts[1:5]
     if res.ingest:
         i = res.ingest
         parts += [
