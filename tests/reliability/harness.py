@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -472,11 +473,8 @@ def rows_of(batch: int, n: int) -> list[dict[str, float | int]]:
 def stored_batches(conn: sqlite3.Connection) -> dict[int, list[int]]:
     """Batch -> positions stored, decoded from the rows written by ``rows_of``."""
     out: dict[int, list[int]] = {}
-    query = (
-        "SELECT CAST(json_extract(features, '$.feature1') AS INTEGER), "
-        "CAST(json_extract(features, '$.feature2') AS INTEGER) FROM labelled_rows "
-        "WHERE source = 'data'"
-    )
-    for batch, position in conn.execute(query):
+    query = "SELECT feature_values FROM labelled_rows WHERE source = 'data'"
+    for (blob,) in conn.execute(query):  # packed float64: feature1, feature2
+        batch, position = struct.unpack("<2d", blob)
         out.setdefault(int(batch), []).append(int(position))
     return out
