@@ -78,6 +78,7 @@ class Ready(msgspec.Struct, omit_defaults=True):
     name: str | None = None
 
 
+SMALL_BATCH = 16
 OUTPUTS = ("predict", "predict_proba", "confidence", "prediction_id")
 _decode_request = msgspec.json.Decoder(InferRequest).decode
 _encode = msgspec.json.encode
@@ -163,10 +164,18 @@ def infer_answer(svc: Services, name: str, version: str | None, req: InferReques
     bundle = svc.holder.current
     assert bundle is not None  # checked just above
     started = time.perf_counter()
-    frame = svc.predictor.columns_of(_columns(req, bundle.schema), "inputs")
-    scored = svc.predictor.score(frame)
+    columns = _columns(req, bundle.schema)
+    n = len(next(iter(columns.values())))
+    if n <= SMALL_BATCH:  # a few rows are cheaper as dicts than as a frame's arrays
+        names = list(columns)
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values())]
+        if any(len(c) != n for c in columns.values()):
+            raise InvalidInput("inputs: every tensor must hold as many rows", {"field": "inputs"})
+        scored = svc.predictor.score(rows, "inputs")
+    else:
+        scored = svc.predictor.score(svc.predictor.columns_of(columns, "inputs"))
     outputs = _outputs(req, scored, bundle.schema.label_kind == "int")
-    svc.observe_prediction("single" if len(frame) == 1 else "batch", time.perf_counter() - started)
+    svc.observe_prediction("single" if n == 1 else "batch", time.perf_counter() - started)
     return InferResponse(name, outputs, scored.version, req.id)
 
 
