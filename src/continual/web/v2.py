@@ -167,10 +167,12 @@ def infer_answer(svc: Services, name: str, version: str | None, req: InferReques
     columns = _columns(req, bundle.schema)
     n = len(next(iter(columns.values())))
     if n <= SMALL_BATCH:  # a few rows are cheaper as dicts than as a frame's arrays
-        names = list(columns)
-        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values())]
         if any(len(c) != n for c in columns.values()):
             raise InvalidInput("inputs: every tensor must hold as many rows", {"field": "inputs"})
+        names = list(columns)
+        rows = [
+            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        ]
         scored = svc.predictor.score(rows, "inputs")
     else:
         scored = svc.predictor.score(svc.predictor.columns_of(columns, "inputs"))
