@@ -15,7 +15,7 @@ from continual.core.clock import Clock
 from continual.jobs import start_jobs
 from continual.services.worker import Worker
 from continual.settings import Settings
-from continual.web.api import create_api
+from continual.web.api import create_api, front
 
 log = structlog.get_logger("continual")
 
@@ -64,9 +64,10 @@ def create_app(
             log.info("stopped")
 
     if not settings.dashboard_enabled:
-        return ContinualApp(services, create_api(services, lifespan=[lifespan]))
+        api = create_api(services, lifespan=[lifespan])
+        return ContinualApp(services, api, front(services, api))
     from continual.ui.mount import Dashboard  # NiceGUI is imported only with the dashboard on
 
     dashboard = Dashboard(services)
     api = create_api(services, lifespan=[lifespan, dashboard.lifespan])
-    return ContinualApp(services, api, dashboard.dispatcher(api))
+    return ContinualApp(services, api, dashboard.dispatcher(front(services, api)))

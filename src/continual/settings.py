@@ -96,6 +96,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_predict: int = 0
     rate_limit_auth_failures: int = 120
     trusted_proxies: tuple[str, ...] = ()
+    # a log line for every request costs ~10 % of a request; errors and slow requests are
+    # always logged, so production wants a sample of the rest
+    access_log: str = "sampled"
+    access_log_sample: float = 0.01
+    slow_request_ms: float = 1000.0
 
     @property
     def models_dir(self) -> Path:
@@ -227,6 +232,9 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_RATE_LIMIT_PREDICT", "rate_limit_predict", _per_minute),
     ("CONTINUAL_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", _per_minute),
     ("CONTINUAL_TRUSTED_PROXIES", "trusted_proxies", _networks),
+    ("CONTINUAL_ACCESS_LOG", "access_log", _choice(("on", "sampled", "off"))),
+    ("CONTINUAL_ACCESS_LOG_SAMPLE", "access_log_sample", _float),
+    ("CONTINUAL_SLOW_REQUEST_MS", "slow_request_ms", _float),
 ]
 
 ENV_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _VARS)
@@ -251,6 +259,8 @@ def _ranges(s: dict[str, Any]) -> list[str]:
         "must be at least CONTINUAL_TRAIN_WINDOW",
     )
     need(s["search_seconds"] > 0, "CONTINUAL_SEARCH_SECONDS", "must be positive")
+    need(0.0 < s["access_log_sample"] <= 1.0, "CONTINUAL_ACCESS_LOG_SAMPLE", "must be in (0, 1]")
+    need(s["slow_request_ms"] > 0, "CONTINUAL_SLOW_REQUEST_MS", "must be positive")
     need(
         s["capacity_backoff_seconds"] > 0,
         "CONTINUAL_CAPACITY_BACKOFF_SECONDS",

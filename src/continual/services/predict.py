@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from continual.core.clock import Clock
 from continual.core.errors import Conflict, Unavailable
-from continual.core.frame import Frame, pack
+from continual.core.frame import Frame, Matrix, pack
 from continual.core.ports import CategoryPort, PredictionsPort
-from continual.core.schema import validate_unlabelled
-from continual.core.types import FeatureSchema, FeatureValue, Prediction
-from continual.services.holder import ModelHolder
+from continual.core.schema import validate_columns, validate_unlabelled
+from continual.core.types import FeatureSchema, FeatureValue, Label, Prediction
+from continual.services.holder import ModelBundle, ModelHolder
 
 # (prediction id, created at, version, feature row, predicted label); the row is packed
 # by the flush, off the request path (a third of a 10,000-row batch's time)
@@ -35,6 +36,8 @@ class PredictionLog:
         self.schema: FeatureSchema | None = None  # fixed before the first prediction
         self.max_pending = max_pending
         self._pending: list[Entry] = []
+        self._frames: list[tuple[list[str], float, str, Frame, list[str]]] = []
+        self._frame_rows = 0
         self._flush_lock = threading.Lock()
         self._writing = 0  # entries taken out by a flush that is still writing them
         self.flushed = 0
@@ -43,7 +46,7 @@ class PredictionLog:
     def __len__(self) -> int:
         # a write blocked by a lock still holds its batch in memory: count it, so the
         # buffer never holds more than ``max_pending``
-        return len(self._pending) + self._writing
+        return len(self._pending) + self._frame_rows + self._writing
 
     def room(self, n: int) -> None:
         """Raise ``Unavailable`` (503) when ``n`` more entries would overflow the buffer."""
@@ -58,10 +61,24 @@ class PredictionLog:
         self.schema = schema
         self._pending.extend(entries)
 
+    def add_frame(
+        self, ids: list[str], at: float, version: str, frame: Frame, labels: list[str]
+    ) -> None:
+        """Append a columnar batch: its rows become dicts in the flush, off the request path."""
+        self.schema = frame.schema
+        self._frames.append((ids, at, version, frame, labels))
+        self._frame_rows += len(ids)
+
     def flush(self) -> int:
         """Write everything pending in one transaction; return how many rows."""
         with self._flush_lock:
             batch, self._pending = self._pending, []
+            frames, self._frames, self._frame_rows = self._frames, [], 0
+            for ids, at, version, frame, labels in frames:
+                batch.extend(
+                    (pid, at, version, row, label)
+                    for pid, row, label in zip(ids, frame.rows(), labels, strict=True)
+                )
             if not batch:
                 return 0
             self._writing = len(batch)
@@ -103,35 +120,75 @@ class PredictService:
         self, rows: Sequence[Mapping[str, object]], name: str = "rows"
     ) -> tuple[str, list[Prediction]]:
         """Predict a batch; return the version used and one ``Prediction`` per row."""
+        scored = self.score(rows, name)
+        keys = scored.bundle.model.class_keys
+        out = [
+            Prediction(label, dict(zip(keys, p, strict=True)), conf, scored.version, pid)
+            for label, p, conf, pid in zip(
+                scored.labels, scored.proba.tolist(), scored.confidence, scored.ids, strict=True
+            )
+        ]
+        return scored.version, out
+
+    def score(self, rows: Sequence[Mapping[str, object]] | Frame, name: str = "rows") -> Scored:
+        """Validate and score rows (or an already validated frame) and log every prediction;
+        the answer's arrays are whole-batch numpy, one urandom call for all the ids."""
         bundle = self.holder.current
         if bundle is None:
             # 409, not 503: the request is fine and the service is up; what it asks for
             # waits on the service's state (a first model), which a retry alone won't change
             raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
         self.log.room(len(rows))
-        clean = validate_unlabelled(rows, bundle.schema, self.max_rows, name)
-        model = bundle.model
-        proba = model.predict_rows(clean)
-        keys = model.class_keys
-        classes = model.classes
+        clean: list[dict[str, FeatureValue]] | Frame = (
+            rows
+            if isinstance(rows, Frame)
+            else validate_unlabelled(rows, bundle.schema, self.max_rows, name)
+        )
+        proba = bundle.model.predict_rows(clean)
+        classes = bundle.model.classes
         version = bundle.version
-        now = self.clock.now()
         n = len(clean)
-        # whole-batch numpy and one urandom call instead of per-row Python work
         best = proba.argmax(axis=1).tolist()
-        confidence = proba.max(axis=1).tolist()
         ids = os.urandom(12 * n).hex()
         pids = [ids[i : i + 24] for i in range(0, 24 * n, 24)]
-        labels = [classes[b] for b in best]
         label_text = [str(c) for c in classes]
-        out = [
-            Prediction(label, dict(zip(keys, p, strict=True)), conf, version, pid)
-            for label, p, conf, pid in zip(labels, proba.tolist(), confidence, pids, strict=True)
-        ]
-        entries: list[Entry] = [
-            (pid, now, version, row, label_text[b])
-            for pid, row, b in zip(pids, clean, best, strict=True)
-        ]
-        self.log.add(entries, bundle.schema)
-        self.served[version] = self.served.get(version, 0) + len(out)
-        return version, out
+        now = self.clock.now()
+        if isinstance(clean, Frame):
+            self.log.add_frame(pids, now, version, clean, [label_text[b] for b in best])
+        else:
+            entries: list[Entry] = [
+                (pid, now, version, row, label_text[b])
+                for pid, row, b in zip(pids, clean, best, strict=True)
+            ]
+            self.log.add(entries, bundle.schema)
+        self.served[version] = self.served.get(version, 0) + n
+        labels = [classes[b] for b in best]
+        return Scored(bundle, version, proba, labels, proba.max(axis=1).tolist(), pids)
+
+    def columns_of(self, columns: Mapping[str, Sequence[object]], name: str = "columns") -> Frame:
+        """A columnar batch validated against the live schema (409 before a first model)."""
+        bundle = self.holder.current
+        if bundle is None:
+            raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
+        return validate_columns(columns, bundle.schema, self.max_rows, name)
+
+
+class Scored(NamedTuple):
+    """One scored batch, as arrays: what every answer format is made from."""
+
+    bundle: ModelBundle
+    version: str
+    proba: Matrix
+    labels: list[Label]
+    confidence: list[float]
+    ids: list[str]
+
+    def columns(self) -> dict[str, Any]:
+        """The columnar answer's ``columns``: one list per output, probabilities per class."""
+        keys = self.bundle.model.class_keys
+        return {
+            "prediction": self.labels,
+            "confidence": self.confidence,
+            "prediction_id": self.ids,
+            "probabilities": {k: self.proba[:, j].tolist() for j, k in enumerate(keys)},
+        }

@@ -13,11 +13,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from continual import __version__
 from continual.bootstrap import Services
-from continual.web import admin, public, serve
+from continual.web import admin, public, serve, v2
 from continual.web.errors import EXCEPTION_HANDLERS
-from continual.web.middleware import request_context
+from continual.web.front import Front
 from continual.web.openapi_live import LiveDocument, LiveJson, LiveSwagger
-from continual.web.ratelimit import limits_of, rate_limit
+from continual.web.ratelimit import Gate, limits_of, rate_limit
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
@@ -71,16 +71,20 @@ def create_api(
             }
         ),
     )
-    handlers = [*public.ROUTES, *serve.ROUTES, *admin.ROUTES, *(extra_routes or [])]
+    handlers = [
+        *public.ROUTES,
+        *serve.ROUTES,
+        *admin.ROUTES,
+        *v2.ROUTES,
+        *(extra_routes or []),
+    ]
+    gate = Gate(limits_of(services.settings), services.api_key.value.encode())
     app = Litestar(
         # the OPTIONS handlers first: Litestar keeps its own when one was made already
         route_handlers=[*allow_handlers(handlers), *handlers],
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         openapi_config=openapi,
-        middleware=[
-            request_context(services),
-            rate_limit(limits_of(services.settings)),
-        ],
+        middleware=[rate_limit(gate)],
         lifespan=lifespan or [],
         request_max_body_size=services.settings.max_body_bytes,
         debug=False,
@@ -89,4 +93,16 @@ def create_api(
     app.state.services = services
     app.state.api_key_bytes = services.api_key.value.encode()
     app.state.shutting_down = False
+    app.state.gate = gate
     return app
+
+
+def front(services: Services, api: Litestar) -> Front:
+    """The API behind its one request layer (``web.front``): what the server runs."""
+    return Front(
+        api,
+        services,
+        api.state.gate,
+        {"/predict": ("/predict", serve.predict_lane)},
+        (("/v2/models/", "/infer", "/v2/models/{name}/infer", v2.infer_lane),),
+    )

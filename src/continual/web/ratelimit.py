@@ -36,8 +36,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from continual.core.ratelimit import Buckets, client_address, parse_networks
 from continual.web.security import (
     is_protected,
+    key_of_scope,
     refuse_unauthorized,
-    scope_authorized,
     send_json,
 )
 
@@ -89,12 +89,72 @@ async def _refuse(send: Send, message: str, retry_after: float, limit: int) -> N
     await send_json(send, 429, body, [(b"retry-after", str(seconds).encode())])
 
 
-def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
-    """Middleware factory: 429 when a client is over a budget (see the module docstring)."""
-    trusted = parse_networks(limits.trusted_proxies)
-    writes = Buckets(limits.writes)
-    predict = Buckets(limits.predict)
-    failures = Buckets(limits.auth_failures, burst=limits.auth_failures)
+class Gate:
+    """The budgets and the API key check, shared by the Litestar middleware and the fast lane
+    (``web.front``), so a request is refused the same way whichever of them serves it."""
+
+    def __init__(self, limits: Limits, api_key: bytes) -> None:
+        self.trusted = parse_networks(limits.trusted_proxies)
+        self.writes = Buckets(limits.writes)
+        self.predict = Buckets(limits.predict)
+        self.failures = Buckets(limits.auth_failures, burst=limits.auth_failures)
+        self.api_key = api_key
+
+    def open_for_predict(self, scope: Scope) -> bool:
+        """Whether a predict request passes with nothing to spend or refuse: the right key,
+        no predict budget, and a client not over its failure budget. Anything else goes the
+        long way (``refused``), which answers it."""
+        if self.predict.enabled or not key_of_scope(scope, self.api_key):
+            return False
+        return not self.failures.enabled or not self.failures.wait(
+            client_address(scope, self.trusted)
+        )
+
+    async def refused(self, scope: Scope, send: Send) -> bool:
+        """Answer 429 or 401 when the request may not pass; ``True`` if it was answered."""
+        client = client_address(scope, self.trusted)
+        failures = self.failures
+        if failures.enabled and (wait := failures.wait(client)):
+            log.warning("rate_limited", budget="auth_failures", client=client)
+            await _refuse(
+                send,
+                "too many requests with a missing or wrong API key from this client",
+                wait,
+                failures.per_minute,
+            )
+            return True
+        budget = None
+        route = ""
+        if scope.get("method") != "GET":
+            route = str(scope.get("path_template") or "")
+            budget = (
+                self.writes
+                if route in WRITE_ROUTES
+                else self.predict
+                if route in PREDICT_ROUTES or route.startswith("/v2/")
+                else None
+            )
+        if budget is not None and budget.enabled and (wait := budget.take(client)):
+            log.warning("rate_limited", budget=route, client=client)
+            await _refuse(
+                send,
+                f"rate limit exceeded: {budget.per_minute} requests a minute per client; "
+                "retry later",
+                wait,
+                budget.per_minute,
+            )
+            return True
+        # the API key is checked here rather than by a Litestar guard (see
+        # ``web.security.PROTECTED``); a refusal spends one auth-failure token
+        if not key_of_scope(scope, self.api_key):
+            failures.take(client)
+            await refuse_unauthorized(send)
+            return True
+        return False
+
+
+def rate_limit(gate: Gate) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware factory: 429 when a client is over a budget, 401 without the key."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,43 +163,8 @@ def rate_limit(limits: Limits) -> Callable[[ASGIApp], ASGIApp]:
             if scope["type"] != ScopeType.HTTP or not is_protected(scope):
                 await app(scope, receive, send)
                 return
-            client = client_address(scope, trusted)
-            if failures.enabled and (wait := failures.wait(client)):
-                log.warning("rate_limited", budget="auth_failures", client=client)
-                await _refuse(
-                    send,
-                    "too many requests with a missing or wrong API key from this client",
-                    wait,
-                    failures.per_minute,
-                )
-                return
-            budget = None
-            if scope.get("method") != "GET":
-                route = str(scope.get("path_template") or "")
-                budget = (
-                    writes
-                    if route in WRITE_ROUTES
-                    else predict
-                    if route in PREDICT_ROUTES
-                    else None
-                )
-            if budget is not None and budget.enabled and (wait := budget.take(client)):
-                log.warning("rate_limited", budget=route, client=client)
-                await _refuse(
-                    send,
-                    f"rate limit exceeded: {budget.per_minute} requests a minute per client; "
-                    "retry later",
-                    wait,
-                    budget.per_minute,
-                )
-                return
-            # the API key is checked here rather than by a Litestar guard (see
-            # ``web.security.PROTECTED``); a refusal spends one auth-failure token
-            if not scope_authorized(scope):
-                failures.take(client)
-                await refuse_unauthorized(send)
-                return
-            await app(scope, receive, send)
+            if not await gate.refused(scope, send):
+                await app(scope, receive, send)
 
         return handle
 

@@ -3,7 +3,7 @@ error can name the exact row and field (msgspec cannot name dynamic dict keys)."
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -32,11 +32,33 @@ class ErrorBody(msgspec.Struct):
     detail: Any = None
 
 
+ColumnMap = Annotated[
+    dict[str, list[Any]],
+    msgspec.Meta(
+        description="feature name -> its values, one per row (every list as long)",
+        examples=[{"feature1": [0.1, 0.4], "feature2": [-1.3, 2.0]}],
+    ),
+]
+
+
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """One row in ``features`` or a batch in ``rows`` (exactly one of them)."""
+    """One row in ``features``, a batch in ``rows`` or in ``columns`` (exactly one of them)."""
 
     features: FeatureMap | None = None
     rows: list[FeatureMap] | None = None
+    columns: ColumnMap | None = None
+    output: Annotated[
+        Literal["rows", "columns"],
+        msgspec.Meta(description="`columns`: a batch answer as one list per output"),
+    ] = "rows"
+
+
+class ColumnarPredictions(msgspec.Struct):
+    """A columnar batch answer: `prediction`, `confidence`, `prediction_id` lists and
+    `probabilities` (class -> list), in row order."""
+
+    model_version: str
+    columns: dict[str, Any]
 
 
 class BatchPredictions(msgspec.Struct):

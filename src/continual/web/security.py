@@ -24,7 +24,11 @@ def key_matches(authorization: str, expected: bytes) -> bool:
 
 def scope_authorized(scope: Scope) -> bool:
     """The check the API middleware runs on every protected route (see ``PROTECTED``)."""
-    expected: bytes = scope["litestar_app"].state.api_key_bytes
+    return key_of_scope(scope, scope["litestar_app"].state.api_key_bytes)
+
+
+def key_of_scope(scope: Scope, expected: bytes) -> bool:
+    """Whether the request's ``Authorization`` header carries the key ``expected``."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             return key_matches(value.decode("latin-1"), expected)
