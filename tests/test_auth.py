@@ -7,7 +7,16 @@ from typing import Any
 from tests.conftest import Api
 
 # (method, path) that answer without a key; anything else must demand one
-PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/model-status"), ("GET", "/metrics")}
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/model-status"),
+    ("GET", "/metrics"),
+    # the Open Inference Protocol's server probes and metadata, as its clients expect
+    ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+}
 EXPECTED_PROTECTED = {
     ("POST", "/predict"),
     ("POST", "/feedback"),
@@ -20,6 +29,8 @@ EXPECTED_PROTECTED = {
     ("GET", "/models"),
     ("POST", "/models/{version}/promote"),
     ("GET", "/events"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("GET", "/v2/models/{name}"),
 }
 
 
@@ -46,7 +57,7 @@ def test_every_operation_is_public_or_demands_the_key(client_factory: Any) -> No
             continue
         assert op["security"] == [{"BearerAuth": []}], path
         assert "401" in op["responses"], path
-        url = path.replace("{version}", "1")
+        url = path.replace("{version}", "1").replace("{name}", "continual")
         for headers in (
             {},
             {"authorization": "Bearer wrong-key"},
