@@ -101,7 +101,8 @@ def client_factory(
 
     def make(settings: Settings | None = None, auth: bool = True, **env: str) -> Api:
         app = create_app(settings or settings_factory(**env), worker=worker)
-        client = Api(app.api, timeout=300)
+        # the whole ASGI app, its request layer (web.front) included, as the server runs it
+        client = Api(app, timeout=300)  # type: ignore[arg-type]
         if auth:
             client.headers.update(AUTH)
         client.app_ = app
