@@ -484,7 +484,7 @@ from continual.app import create_app
 from continual.settings import load_settings
 env = {"CONTINUAL_DATA_DIR": sys.argv[1], "API_KEY": "k" * 20, "CONTINUAL_DASHBOARD": "false"}
 app = create_app(load_settings(env, env_file=None))
-assert app.app is app.api, app.app
+assert app.app.app is app.api, app.app  # the API behind its request layer, no dispatcher
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("nicegui", "continual") and "ui" in m)
 print(loaded)
 assert "nicegui" not in sys.modules and "continual.ui.mount" not in sys.modules, loaded
