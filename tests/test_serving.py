@@ -197,6 +197,57 @@ def test_request_layer_logs_errors_counts_everything(quiet: Server) -> None:
         assert f'route="/predict",status="{status}"' in metrics
 
 
+def _requests_logged(server: Server) -> list[dict[str, object]]:
+    return [x for x in _log_lines(server.log_path) if x.get("event") == "request"]
+
+
+def test_access_log_on_sampled_and_slow(tmp_path: Path) -> None:
+    """``on`` logs every request with its own id; ``sampled`` about its share of the
+    good ones, every failed one, and a slow one at warning whatever the sample."""
+    on = Server(
+        tmp_path / "on", {"CONTINUAL_ACCESS_LOG": "on", "CONTINUAL_SCHEDULER": "false"}
+    ).start()
+    try:
+        with on.client() as c:
+            ids = {c.get("/health").headers["x-request-id"] for _ in range(20)}
+    finally:
+        on.stop()
+    lines = [x for x in _requests_logged(on) if x["request_id"] in ids]
+    assert len(ids) == 20
+    assert len(lines) == 20
+    assert {x["route"] for x in lines} == {"/health"}
+    assert all(x["level"] == "info" and x["status"] == 200 for x in lines)
+
+    sampled = Server(
+        tmp_path / "sampled",
+        {
+            "CONTINUAL_ACCESS_LOG": "sampled",
+            "CONTINUAL_ACCESS_LOG_SAMPLE": "0.5",
+            "CONTINUAL_SLOW_REQUEST_MS": "150",
+            "CONTINUAL_SCHEDULER": "false",
+        },
+    ).start()
+    try:
+        with sampled.client() as c:
+            for _ in range(400):
+                assert c.get("/health").status_code == 200
+            c.post("/generate", json={"n_samples": 300, "seed": 5})
+            retrain = c.post("/retrain", headers={"X-Request-Id": "slow-retrain-1"})
+            errors = [c.post("/predict", json={"features": {}}).status_code for _ in range(10)]
+    finally:
+        sampled.stop()
+    assert set(errors) == {422}
+    assert retrain.status_code == 200
+    lines = _requests_logged(sampled)
+    health = [x for x in lines if x["route"] == "/health"]
+    assert 120 <= len(health) <= 300  # 200 expected; 8 standard deviations either side
+    assert len([x for x in lines if x["status"] == 422]) == 10
+    slow = [x for x in lines if x["request_id"] == "slow-retrain-1"]
+    assert len(slow) == 1
+    assert slow[0]["level"] == "warning"
+    assert float(str(slow[0]["duration_ms"])) >= 150
+
+
 def test_tritonclient_calls_continual_unchanged(quiet: Server) -> None:
     """Triton's own HTTP client reads the metadata and infers against continual."""
     import tritonclient.http as triton

@@ -20,8 +20,7 @@ import pytest
 from continual.web import security
 from tests.receiver import Receiver
 from tests.reliability.harness import RelServer, record, wait_until
-
-PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/model-status"), ("GET", "/metrics")}
+from tests.test_auth import PUBLIC  # one list of the public routes
 
 
 @pytest.fixture(scope="module")

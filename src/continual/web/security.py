@@ -71,7 +71,7 @@ _DESCRIPTIONS = {
     400: "Malformed request (e.g. invalid JSON)",
     401: "Missing or wrong API key",
     404: "Not found",
-    409: "Conflicts with work under way",
+    409: "Conflicts with work under way, or an idempotency key reused for another batch",
     413: "Body or batch over the configured limits",
     422: "Invalid input; `detail` names the field or row",
     503: "Not ready: no model, database or dependency unavailable",

@@ -164,7 +164,7 @@ async def predict(state: State, data: PredictRequest) -> Answer:
     status_code=200,
     tags=["serve"],
     summary="True labels of earlier predictions, by prediction id",
-    responses=error_responses(400, 401, 413, 422),
+    responses=error_responses(400, 401, 409, 413, 422),
     **PROTECTED,
 )
 async def feedback(
@@ -181,7 +181,7 @@ async def feedback(
     status_code=200,
     tags=["data"],
     summary='Store labelled rows: JSON `{"rows": [...]}` or `text/csv` with a header row',
-    responses=error_responses(400, 401, 413, 422),
+    responses=error_responses(400, 401, 409, 413, 422),
     operation_class=DataOperation,
     **PROTECTED,
 )
