@@ -115,6 +115,16 @@ def test_v2_infer_both_tabular_forms_match_predict(trained: Api) -> None:
             "outputs",
         ),
         (
+            "/v2/models/continual/infer",
+            {
+                "inputs": [
+                    {"name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": [[1, 2], 3]}
+                ]
+            },
+            422,
+            "inputs",
+        ),
+        (
             "/v2/models/continual/versions/9/infer",
             {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]},
             404,

@@ -130,16 +130,46 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_budget(
 
 
 def test_every_route_that_stores_or_changes_something_is_a_write_route() -> None:
-    """The write budget covers every POST route but /predict (as routed: `{name}` paths)."""
+    """The write budget covers every POST route but the predicting ones (as routed)."""
     import re
 
-    from continual.web import admin, serve
-    from continual.web.ratelimit import PREDICT_ROUTES, WRITE_ROUTES
+    from continual.web import admin, serve, v2
+    from continual.web.ratelimit import WRITE_ROUTES, predicts
 
     posts = {
         re.sub(r"{(\w+):\w+}", r"{\1}", path)
-        for handler in [*serve.ROUTES, *admin.ROUTES]
+        for handler in [*serve.ROUTES, *admin.ROUTES, *v2.ROUTES]
         if "POST" in handler.http_methods
         for path in handler.paths
     }
-    assert posts == WRITE_ROUTES | PREDICT_ROUTES
+    predicting = {p for p in posts if predicts(p)}
+    assert predicting == {
+        "/predict",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    }
+    assert posts - predicting == WRITE_ROUTES
+
+
+def test_v2_infer_spends_the_predict_budget(workdir: Path, mlflow_template: Path) -> None:
+    """One budget for /predict and V2 infer: past it both get 429 with Retry-After, and the
+    OpenAPI document says so for each."""
+    env = {"CONTINUAL_RATE_LIMIT_PREDICT": "60"}  # a burst of 10
+    server = RelServer(workdir / "predict-limit" / "data", env, template=mlflow_template)
+    server.start()
+    body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}
+    try:
+        with server.client() as http:
+            infer = [
+                http.post("/v2/models/continual/infer", json=body).status_code for _ in range(11)
+            ]
+            limited = http.post("/predict", json={"features": {"a": 1.0}})
+            spec = http.get("/schema/openapi.json").json()
+    finally:
+        server.stop()
+    assert 429 not in infer[:10]
+    assert infer[10] == 429
+    assert limited.status_code == 429
+    assert float(limited.headers["retry-after"]) > 0
+    for path in ("/predict", "/v2/models/{name}/infer"):
+        assert "429" in spec["paths"][path]["post"]["responses"], path

@@ -263,7 +263,7 @@ def correct_operations(doc: JSON, settings: Settings) -> None:
             if protected and (
                 limits.auth_failures
                 or (limits.writes and path in WRITES)
-                or (limits.predict and path == "/predict")
+                or (limits.predict and method == "post" and ratelimit.predicts(path))
             ):
                 wanted.add(429)
             for code in sorted(wanted):

@@ -6,7 +6,7 @@ Three budgets, each ``N`` requests per minute per client address (``0`` turns it
   (``POST /data``, ``/feedback``, ``/generate``, ``/check``, ``/retrain``,
   ``/models/{version}/promote``). Off by default: one script ingesting in a tight loop
   is the normal use, and the API key already keeps strangers out.
-- ``CONTINUAL_RATE_LIMIT_PREDICT``: ``POST /predict``. Off by default.
+- ``CONTINUAL_RATE_LIMIT_PREDICT``: ``POST /predict`` and V2 infer. Off by default.
 - ``CONTINUAL_RATE_LIMIT_AUTH_FAILURES``: requests answered 401. On by default (120 a
   minute, all of them at once if need be): once a client has spent them, its requests to
   protected routes are answered 429 until the bucket refills, so a flood of wrong keys
@@ -56,7 +56,11 @@ WRITE_ROUTES: frozenset[str] = frozenset(
         "/models/{version}/promote",
     }
 )
-PREDICT_ROUTES: frozenset[str] = frozenset({"/predict"})
+
+
+def predicts(route: str) -> bool:
+    """Whether a POST to ``route`` spends the predict budget: ``/predict`` and V2 infer."""
+    return route == "/predict" or route.startswith("/v2/")
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -128,11 +132,7 @@ class Gate:
         if scope.get("method") != "GET":
             route = str(scope.get("path_template") or "")
             budget = (
-                self.writes
-                if route in WRITE_ROUTES
-                else self.predict
-                if route in PREDICT_ROUTES or route.startswith("/v2/")
-                else None
+                self.writes if route in WRITE_ROUTES else self.predict if predicts(route) else None
             )
         if budget is not None and budget.enabled and (wait := budget.take(client)):
             log.warning("rate_limited", budget=route, client=client)

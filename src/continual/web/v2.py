@@ -87,6 +87,11 @@ _encode = msgspec.json.encode
 def _flat(data: list[Any]) -> list[Any]:
     """Nested data (as ``shape`` says) to the flat row-major list the protocol allows."""
     while data and isinstance(data[0], list):
+        if not all(isinstance(row, list) for row in data):
+            raise InvalidInput(
+                "inputs: data is nested unevenly (every element of a level must be a list)",
+                {"field": "inputs"},
+            )
         data = [v for row in data for v in row]
     return data
 
