@@ -23,6 +23,7 @@ Ratios are taken in the same run; figures are medians over repeats.
     uv run python benchmarks/speed.py              # full (~10 min)
     uv run python benchmarks/speed.py --quick      # up to 100 thousand rows, short loads
     uv run python benchmarks/speed.py --predict-only --no-write   # predict of each family (~4 min)
+    uv run python benchmarks/speed.py --serving-only  # against bare Litestar and MLServer (~8 min)
 """
 
 from __future__ import annotations
@@ -834,10 +835,14 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, argparse.Namespac
 
 def main(argv: Sequence[str] | None = None) -> str:
     """Run, print, write the section; return it."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--serving-only" in given:  # the serving floors (bare Litestar, MLServer): serving.py
+        import serving
+
+        return serving.main([a for a in given if a != "--serving-only"])
     opts, args = parse(argv)
     exit_on_sigterm()
     pin_blas()
-    given = list(sys.argv[1:] if argv is None else argv)
     shown = [a for a in given if a not in ("--no-write",)]
     command = " ".join(["uv run python benchmarks/speed.py", *shown])
     started = time.perf_counter()
