@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -105,6 +106,10 @@ def test_predict_single_and_batch(trained: Api) -> None:
     assert batch["model_version"] == "1"
     assert len(batch["predictions"]) == 40
     assert len({p["prediction_id"] for p in batch["predictions"]}) == 40
+    # ids grow with time (the log's index is appended to, not scattered into)
+    time.sleep(0.002)
+    later = trained.post("/predict", json={"features": rows[0]}).json()["prediction_id"]
+    assert all(later > p["prediction_id"] for p in batch["predictions"])
     # a batch answers as single requests do (to the last bits of a float: BLAS takes
     # another kernel for one row than for forty)
     single = trained.post("/predict", json={"features": rows[3]}).json()
