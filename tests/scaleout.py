@@ -174,8 +174,8 @@ class Nginx:
         servers = "".join(
             f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=3s;\n" for p in self.ports
         )
-        site, n = re.subn(r"    server app:8000 [^\n]*;\n", servers, site)
-        assert n == 2, "deploy/nginx/continual.conf: expected two `server app:8000` lines"
+        site, n = re.subn(r"    server replica:8000 [^\n]*;\n", servers, site)
+        assert n == 2, "deploy/nginx/continual.conf: expected two `server replica:8000` lines"
         site = site.replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
         (self.root / "site.conf").write_text(site)
         r = self.root
