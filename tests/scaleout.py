@@ -152,7 +152,7 @@ class MlflowServer:
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        wait_http(f"{self.url}/health", self.proc, self.log, 120)
+        wait_http(f"{self.url}/health", self.proc, self.log, 300)
         return self
 
 

@@ -69,6 +69,7 @@ def test_a_replica_that_stops_hands_its_leases_over_at_the_next_beat(tmp_path: P
     assert kb.acquire("retrain")
     clock.t += 3 * kb.renew_seconds
     assert ka.heartbeat() == {}  # stopped: it wants nothing any more
+    assert not ka.acquire("check")  # nor takes anything, should a last beat come late
 
 
 def test_each_interval_is_checked_once_even_when_the_lease_changes_hands(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ class LeaseKeeper:
         self._until: dict[str, float] = {}  # held lease -> when it expires unless renewed
         self._wanted: set[str] = set()  # leases the heartbeat also tries to take
         self._lock = threading.Lock()  # the heartbeat and a retrain renew from two threads
+        self._closed = False  # shut down: a beat still under way must not take one again
 
     @property
     def renew_seconds(self) -> float:
@@ -86,6 +87,8 @@ class LeaseKeeper:
             return self._acquire(name)
 
     def _acquire(self, name: str) -> bool:
+        if self._closed:
+            return False
         now = self.clock.now()
         got = take(self.leases, name, self.holder, self.ttl, now)
         if got:
@@ -140,6 +143,7 @@ class LeaseKeeper:
     def release_all(self) -> None:
         """Give every lease up (shutdown): the others take over at their next heartbeat."""
         with self._lock:
+            self._closed = True
             self._wanted.clear()
             names = list(self._until)
         for name in names:
