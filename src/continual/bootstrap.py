@@ -18,6 +18,7 @@ from continual.core.ports import StoragePort
 from continual.services.alerts import Alerts
 from continual.services.holder import ModelHolder
 from continual.services.ingest import IngestService
+from continual.services.lease import LeaseKeeper
 from continual.services.monitor import Monitor
 from continual.services.predict import PredictionLog, PredictService
 from continual.services.promote import Registry
@@ -51,6 +52,7 @@ class Services:
     registry: Registry
     retrainer: RetrainService
     monitor: Monitor
+    leases: LeaseKeeper
     _metrics: Metrics
     ready_reason: str = "starting"
     owns_worker: bool = True
@@ -75,14 +77,6 @@ class Services:
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """A request finished (the request middleware reports it)."""
         self._metrics.observe_request(method, route, status, seconds)
-
-    def take_lease(self, name: str, ttl: float) -> bool:
-        """Take or renew the lease ``name`` for this replica (blocking)."""
-        from continual.services import lease
-
-        return lease.take(
-            self._database.leases, name, self.settings.replica_id, ttl, self.clock.now()
-        )
 
     async def start(self) -> None:
         """Fix a configured schema and load the champion the database names."""
@@ -117,9 +111,7 @@ class Services:
             self._warm.cancel()
         try:
             # hand the check over to another replica now, not when the lease expires
-            await asyncio.to_thread(
-                self._database.leases.release_lease, "check", self.settings.replica_id
-            )
+            await asyncio.to_thread(self.leases.release_all)
         except Exception as exc:  # noqa: BLE001 - shutdown goes on; the lease expires by itself
             log.warning("lease_release_failed", error=type(exc).__name__)
         try:
@@ -170,8 +162,9 @@ def bootstrap(
     owns_worker = worker is None
     worker = worker or Worker()
     registry = Registry(db.versions, db.meta, holder, worker, alerts, clock, settings)
+    leases = LeaseKeeper(db.leases, db.meta, settings.replica_id, settings.lease_ttl_seconds, clock)
     retrainer = RetrainService(
-        db.meta, db.versions, db.leases, registry, worker, alerts, clock, settings
+        db.meta, db.versions, leases, registry, worker, alerts, clock, settings
     )
     services = Services(
         settings=settings,
@@ -201,6 +194,7 @@ def bootstrap(
         monitor=Monitor(
             db.rows, db.versions, db.events, db.meta, holder, retrainer, alerts, clock, settings
         ),
+        leases=leases,
         _metrics=Metrics(lambda: snapshot(services)),
         owns_worker=owns_worker,
     )

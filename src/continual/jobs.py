@@ -1,7 +1,11 @@
 """APScheduler wiring only: each job calls one service function.
 
-- ``continual-check``: the check, on every replica, but only the holder of the database
-  lease runs it, so exactly one replica checks and retrains at a time.
+- ``continual-lease``: the lease heartbeat, every third of ``CONTINUAL_LEASE_TTL_SECONDS``:
+  the holder renews its leases (the check's, and a running retrain's), every other
+  replica tries to take the check lease, which it gets once its holder stopped renewing.
+- ``continual-check``: the check, fired on every replica at the same instants (multiples
+  of the interval, wall clock); only the check lease's holder runs it, once per interval
+  (its slot), so exactly one replica checks and retrains at a time.
 - ``continual-flush``: writes buffered prediction logs in batches.
 - ``continual-sync``: picks up a champion promoted by another replica within seconds.
 """
@@ -9,6 +13,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,14 +28,20 @@ CHECK_LEASE = "check"
 async def run_check(svc: Services) -> None:
     """The scheduled check: take the lease, run the same function as ``POST /check``."""
     s = svc.settings
-    svc.monitor.next_check_at = svc.clock.now() + s.check_interval_seconds
+    now = svc.clock.now()
+    svc.monitor.next_check_at = now + s.check_interval_seconds
     structlog.contextvars.bind_contextvars(job="check")
     try:
-        ttl = max(3 * s.check_interval_seconds, 60.0)
-        got = await asyncio.to_thread(svc.take_lease, CHECK_LEASE, ttl)
-        if not got:
+        if not await asyncio.to_thread(svc.leases.acquire, CHECK_LEASE):
             log.debug("check_skipped", reason="another replica holds the lease")
             return
+        # the fire time's interval: a fire that runs up to 0.9 interval late (a busy event
+        # loop) still counts for its own interval, one up to 0.1 early too
+        slot = math.floor(now / s.check_interval_seconds + 0.1)
+        if not await asyncio.to_thread(svc.leases.claim_slot, CHECK_LEASE, slot):
+            log.info("check_skipped", reason="this interval was checked already", slot=slot)
+            return
+        log.info("scheduled_check", slot=slot, holder=s.replica_id)
         result = await svc.monitor.check("scheduler")
         await svc.alerts.heartbeat(result.decision, result.accuracy)
         if svc.registry.alias_in_sync is False:
@@ -39,6 +51,19 @@ async def run_check(svc: Services) -> None:
         await svc.alerts.emit("check_failed", f"scheduled check failed: {type(exc).__name__}", {})
     finally:
         structlog.contextvars.unbind_contextvars("job")
+
+
+async def heartbeat(svc: Services) -> None:
+    """Renew this replica's leases; try to take the check lease if it is free."""
+    try:
+        await asyncio.to_thread(svc.leases.heartbeat)
+    except Exception as exc:  # noqa: BLE001 - a job boundary; the next beat tries again
+        log.error("lease_heartbeat_failed", error=type(exc).__name__)
+
+
+def first_slot(now: float, interval: float) -> datetime:
+    """The next multiple of ``interval`` after ``now``: every replica fires together."""
+    return datetime.fromtimestamp((math.floor(now / interval) + 1) * interval, tz=UTC)
 
 
 async def flush_predictions(svc: Services) -> None:
@@ -75,14 +100,25 @@ def start_jobs(svc: Services) -> AsyncIOScheduler:
     scheduler.add_job(
         sync_champion, "interval", seconds=s.model_sync_seconds, args=[svc], id="continual-sync"
     )
+    scheduler.add_job(
+        heartbeat,
+        "interval",
+        seconds=svc.leases.renew_seconds,
+        args=[svc],
+        id="continual-lease",
+        next_run_time=datetime.now(tz=UTC),
+    )
     if s.scheduler_enabled:
+        svc.leases.want(CHECK_LEASE)
+        start = first_slot(svc.clock.now(), s.check_interval_seconds)
         scheduler.add_job(
             run_check,
             "interval",
             seconds=s.check_interval_seconds,
+            start_date=start,
             args=[svc],
             id="continual-check",
         )
-        svc.monitor.next_check_at = svc.clock.now() + s.check_interval_seconds
+        svc.monitor.next_check_at = start.timestamp()
     scheduler.start()
     return scheduler

@@ -92,6 +92,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     log_json: bool | None = None
     replica_id: str = ""
+    # a lease's time to live; its holder renews it every third of this, and another
+    # replica takes it over within 4/3 of it after the holder died
+    lease_ttl_seconds: float = 15.0
     rate_limit_writes: int = 0
     rate_limit_predict: int = 0
     rate_limit_auth_failures: int = 120
@@ -228,6 +231,7 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_LOG_LEVEL", "log_level", _choice(("debug", "info", "warning", "error"))),
     ("CONTINUAL_LOG_JSON", "log_json", _bool),
     ("CONTINUAL_REPLICA_ID", "replica_id", str),
+    ("CONTINUAL_LEASE_TTL_SECONDS", "lease_ttl_seconds", _float),
     ("CONTINUAL_RATE_LIMIT_WRITES", "rate_limit_writes", _per_minute),
     ("CONTINUAL_RATE_LIMIT_PREDICT", "rate_limit_predict", _per_minute),
     ("CONTINUAL_RATE_LIMIT_AUTH_FAILURES", "rate_limit_auth_failures", _per_minute),
@@ -282,6 +286,7 @@ def _ranges(s: dict[str, Any]) -> list[str]:
     need(s["retrain_timeout_seconds"] > 0, "CONTINUAL_RETRAIN_TIMEOUT_SECONDS", "must be positive")
     need(s["mlflow_timeout_seconds"] > 0, "CONTINUAL_MLFLOW_TIMEOUT_SECONDS", "must be positive")
     need(s["prediction_buffer_max"] >= 100, "CONTINUAL_PREDICTION_BUFFER_MAX", "must be >= 100")
+    need(s["lease_ttl_seconds"] >= 3, "CONTINUAL_LEASE_TTL_SECONDS", "must be at least 3")
     need(s["alert_timeout_seconds"] > 0, "CONTINUAL_ALERT_TIMEOUT_SECONDS", "must be positive")
     need(bool(s["label_column"]), "CONTINUAL_LABEL_COLUMN", "must not be empty")
     url = s["database_url"]

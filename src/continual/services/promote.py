@@ -75,6 +75,7 @@ class Registry:
         blob = await self.worker.run(self.timeout, fetch_blob, self.tracking, record.version)
         loads_verified_digest(blob, record.sha256)
         await asyncio.to_thread(write_atomic, path, blob)
+        log.info("model_fetched", version=record.version, bytes=len(blob), source="mlflow")
         return blob
 
     async def _onnx(self, record: ModelRecord) -> bytes | None:

@@ -1,7 +1,9 @@
 """Retrain: train a challenger in the worker, record the gate's verdict, promote a winner.
 
 One retrain at a time: an in-process lock answers 409 at once, and a database lease
-keeps other replicas out. A failure (too few rows, MLflow down, time-out) is an event
+keeps other replicas out. The lease is renewed by the heartbeat while the worker fits;
+a retrain whose lease was lost meanwhile (its renewals failed, another replica took it)
+records its challenger as rejected and does not promote. A failure (too few rows, MLflow down, time-out) is an event
 and an alert; the champion keeps serving throughout.
 """
 
@@ -14,11 +16,11 @@ import structlog
 
 from continual.core.clock import Clock
 from continual.core.errors import Conflict, ContinualError, TrainingFailed
-from continual.core.ports import LeasesPort, MetaPort, VersionsPort
+from continual.core.ports import MetaPort, VersionsPort
 from continual.core.types import ModelRecord, RetrainResult
-from continual.services import lease
 from continual.services.alerts import Alerts
 from continual.services.artifacts import warm_up
+from continual.services.lease import LeaseKeeper
 from continual.services.promote import Registry
 from continual.services.training import train_challenger
 from continual.services.trainjob import ChampionRef, TrainJob, TrainOutcome
@@ -37,7 +39,7 @@ class RetrainService:
         self,
         meta: MetaPort,
         versions: VersionsPort,
-        leases: LeasesPort,
+        leases: LeaseKeeper,
         registry: Registry,
         worker: Worker,
         alerts: Alerts,
@@ -122,17 +124,12 @@ class RetrainService:
         if self._lock.locked():
             raise Conflict("a retrain is already running", {"running": True})
         async with self._lock:
-            holder_id = self.settings.replica_id
-            ttl = self.settings.retrain_timeout_seconds + 60
-            got = await asyncio.to_thread(
-                lease.take, self.leases, LEASE, holder_id, ttl, self.clock.now()
-            )
-            if not got:
+            if not await asyncio.to_thread(self.leases.acquire, LEASE):
                 raise Conflict("a retrain is already running on another replica", {"running": True})
             try:
                 return await self._retrain(trigger, fresh_from)
             finally:
-                await asyncio.to_thread(self.leases.release_lease, LEASE, holder_id)
+                await asyncio.to_thread(self.leases.release, LEASE)
 
     async def _retrain(self, trigger: str, fresh_from: int | None) -> RetrainResult:
         started = time.perf_counter()
@@ -162,17 +159,24 @@ class RetrainService:
                 {"trigger": trigger, "error": exc.message, "error_kind": kind},
             )
             raise
+        promote = outcome.promoted
+        reason = outcome.reason
+        if promote and not await asyncio.to_thread(self.leases.still_holds, LEASE):
+            # another replica may be retraining on the same rows now: only one may promote
+            promote = False
+            reason = "lost the retrain lease before promotion (another replica took it)"
+            log.warning("retrain_lease_lost", version=outcome.version)
         record = ModelRecord(
             version=outcome.version,
             run_id=outcome.run_id,
             model_type=outcome.model_type,
-            status="challenger" if outcome.promoted else "rejected",
+            status="challenger" if promote else "rejected",
             created_at=self.clock.now(),
             promoted_at=None,
             retired_at=None,
             metrics=outcome.metrics,
             params=outcome.params,
-            reason=outcome.reason,
+            reason=reason,
             sha256=outcome.sha256,
         )
         await asyncio.to_thread(self.versions.add_version, record, outcome.reference)
@@ -189,17 +193,17 @@ class RetrainService:
             "model_type": outcome.model_type,
             "candidates": {c.model_type: round(c.accuracy, 4) for c in outcome.candidates},
         }
-        if outcome.promoted:
-            await self.registry.promote(outcome.version, outcome.reason, kind="promoted")
+        if promote:
+            await self.registry.promote(outcome.version, reason, kind="promoted")
             self._count("promoted", started)
         else:
             await self.alerts.emit(
-                "rejected", f"challenger version {outcome.version} rejected: {outcome.reason}", data
+                "rejected", f"challenger version {outcome.version} rejected: {reason}", data
             )
             self._count("rejected", started)
         log.info(
             "retrain_done",
-            promoted=outcome.promoted,
+            promoted=promote,
             version=outcome.version,
             model_type=outcome.model_type,
             seconds=round(time.perf_counter() - started, 3),
@@ -208,11 +212,11 @@ class RetrainService:
         )
         return RetrainResult(
             version=outcome.version,
-            promoted=outcome.promoted,
+            promoted=promote,
             challenger_accuracy=outcome.challenger_accuracy,
             champion_accuracy=outcome.champion_accuracy,
             run_id=outcome.run_id,
-            reason=outcome.reason,
+            reason=reason,
             model_type=outcome.model_type,
             train_rows=outcome.train_rows,
             holdout_rows=outcome.holdout_rows,
