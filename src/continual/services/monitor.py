@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import msgspec
 import structlog
@@ -17,10 +18,13 @@ from continual.core.ports import EventsPort, MetaPort, RowsPort, VersionsPort
 from continual.core.types import Capacity, CheckRecord, RetrainResult, ServiceStatus
 from continual.services.alerts import Alerts
 from continual.services.capacity import CapacityKeeper, capacity_view
+from continual.services.estimate import Estimate
 from continual.services.holder import ModelHolder
 from continual.services.measure import Measurement, Measurer
+from continual.services.quality import QualityCounter, alert_on_change
 from continual.services.retrain import RetrainService
 from continual.services.status import CheckResult, ModelStatusView
+from continual.services.trials import TrialService
 from continual.settings import Settings
 
 log = structlog.get_logger("continual.monitor")
@@ -69,6 +73,10 @@ class Monitor:
         self.next_check_at: float | None = None
         self.decisions: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        # wired by the composition root once they exist (they need the measurer's cache)
+        self.estimate: Callable[[], Estimate | None] = lambda: None
+        self.quality: QualityCounter | None = None
+        self.trials: TrialService | None = None
 
     def measure(self) -> Measurement:
         """The champion's live numbers (blocking; O(window))."""
@@ -121,7 +129,15 @@ class Monitor:
     async def _check(self, trigger: str) -> CheckResult:
         started = time.perf_counter()
         s = self.settings
+        trial = None if self.trials is None else await self.trials.judge()
         m = await asyncio.to_thread(self.measure)
+        est = await asyncio.to_thread(self.estimate)
+        quality = None
+        if self.quality is not None:
+            quality = self.quality.take()
+            await alert_on_change(quality, self.quality.flagged, self.alerts)
+            if quality.rows:
+                self.quality.flagged, self.quality.last = quality.flagged, quality
         report = await asyncio.to_thread(self.data_drift)
         self.last_drift = report
         lo, hi = await asyncio.to_thread(self.rows.row_id_bounds)
@@ -170,6 +186,9 @@ class Monitor:
                 ),
                 new_drift=() if cap is None else tuple(d for d in alarming if d not in cap.drifted),
                 rows_since_capacity=0 if cap is None else hi - cap.row_id,
+                estimated_accuracy=None if est is None else est.accuracy,
+                estimated_samples=0 if est is None else est.samples,
+                act_on_estimate=s.act_on_estimate,
             )
         )
         await self._note_status(m)
@@ -183,6 +202,8 @@ class Monitor:
                 model_version=m.model_version,
                 drift_share=None if report is None else report.drifted_share,
                 reason=verdict.reason,
+                estimated_accuracy=None if est is None else est.accuracy,
+                estimated_samples=0 if est is None else est.samples,
             ),
         )
         self.decisions[verdict.decision] = self.decisions.get(verdict.decision, 0) + 1
@@ -231,6 +252,10 @@ class Monitor:
             at=iso(now),
             duration_seconds=round(time.perf_counter() - started, 4),
             capacity=capacity_view(cap),
+            estimated_accuracy=None if est is None else est.accuracy,
+            estimated_samples=0 if est is None else est.samples,
+            quality=quality,
+            trial=trial,
         )
         self.last_check = result
         return result
@@ -266,7 +291,9 @@ class Monitor:
     def status(self) -> ModelStatusView:
         """The live status (blocking; O(window))."""
         m = self.measure()
+        est = self.estimate()
         bundle = self.holder.current
+        trial = self.holder.trial
         checks = self.events.checks(limit=1)
         last_retrain = self.retrainer.last_retrain_at()
         return ModelStatusView(
@@ -294,4 +321,10 @@ class Monitor:
             drift=self.last_drift,
             capacity=capacity_view(self.capacity(m.model_version)),
             retrain_preparing=self.retrainer.preparing,
+            estimated_accuracy=None if est is None else est.accuracy,
+            estimated_samples=0 if est is None else est.samples,
+            calibration_rows=0 if est is None else est.calibration_rows,
+            quality=None if self.quality is None else self.quality.last,
+            trial_kind=None if trial is None else trial.kind,
+            trial_version=None if trial is None else trial.bundle.version,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -58,6 +59,9 @@ class RetrainService:
         self.preparing = False  # a retrain is waiting for that now
         self.outcomes: dict[str, int] = {}
         self.durations: list[float] = []
+        # told of a rejected challenger (version, its score, the champion's): the trials
+        # put one close to the gate into shadow
+        self.on_rejected: Callable[[str, float, float | None], Awaitable[None]] | None = None
 
     @property
     def running(self) -> bool:
@@ -197,6 +201,10 @@ class RetrainService:
                 "rejected", f"challenger version {outcome.version} rejected: {outcome.reason}", data
             )
             self._count("rejected", started)
+            if self.on_rejected is not None:
+                await self.on_rejected(
+                    outcome.version, outcome.challenger_accuracy, outcome.champion_accuracy
+                )
         log.info(
             "retrain_done",
             promoted=outcome.promoted,
