@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import msgspec
 import structlog
 
 from continual.core import drift
@@ -22,6 +21,7 @@ from continual.services.estimate import Estimate
 from continual.services.holder import ModelHolder
 from continual.services.measure import Measurement, Measurer
 from continual.services.quality import QualityCounter, alert_on_change
+from continual.services.refresh import RefreshState
 from continual.services.retrain import RetrainService
 from continual.services.status import CheckResult, ModelStatusView
 from continual.services.trials import TrialService
@@ -30,15 +30,6 @@ from continual.settings import Settings
 log = structlog.get_logger("continual.monitor")
 
 __all__ = ["CheckResult", "ModelStatusView", "Monitor"]  # the check's views live in status
-
-
-class Young(msgspec.Struct, frozen=True):
-    """The champion's fit, if it was fitted on the rows since a located change."""
-
-    change_row: int | None = None
-    fit_rows: int | None = None
-    rows_since_change: int = 0
-    last_refresh_rows: int = 0
 
 
 class Monitor:
@@ -67,7 +58,7 @@ class Monitor:
         self.settings = settings
         self.measurer = Measurer(rows, versions, holder, settings)
         self.capacity_keeper = CapacityKeeper(meta, alerts, clock, settings)
-        self._fits: dict[str, tuple[int, int] | None] = {}
+        self.refresh = RefreshState(versions, meta)
         self.last_drift: drift.DriftReport | None = None
         self.last_check: CheckResult | None = None
         self.next_check_at: float | None = None
@@ -98,29 +89,6 @@ class Monitor:
         """The capacity state held for ``version`` (the champion), if any (blocking)."""
         return self.capacity_keeper.held(version)
 
-    def _young(self, version: str | None, last_row_id: int) -> Young:
-        """How the champion relates to the last located change (blocking; cached per
-        version, plus one meta read)."""
-        if version is None:
-            return Young()
-        if version not in self._fits:
-            record = self.versions.version(version)
-            params = {} if record is None else record.params
-            raw_change, raw_rows = params.get("change_row", ""), params.get("n_samples", "")
-            ok = raw_change.isdigit() and raw_rows.isdigit()
-            self._fits[version] = (int(raw_change), int(raw_rows)) if ok else None
-        fit = self._fits[version]
-        if fit is None or self.meta.get_meta("refresh_saturated") == version:
-            return Young()
-        change, rows = fit
-        since = last_row_id - change + 1
-        last = 0
-        raw = self.meta.get_meta("refresh") or ""
-        asked_change, _, asked_rows = raw.partition(":")
-        if asked_change == str(change) and asked_rows.isdigit():
-            last = int(asked_rows)
-        return Young(change, rows, since, last)
-
     async def check(self, trigger: str = "api") -> CheckResult:
         """Run one check; retrain if it decides so, and answer when that is done."""
         async with self._lock:
@@ -142,7 +110,7 @@ class Monitor:
         self.last_drift = report
         lo, hi = await asyncio.to_thread(self.rows.row_id_bounds)
         last_retrain = await asyncio.to_thread(self.retrainer.last_retrain_at)
-        young = await asyncio.to_thread(self._young, m.model_version, hi)
+        young = await asyncio.to_thread(self.refresh.young, m.model_version, hi)
         cap = await asyncio.to_thread(self.capacity, m.model_version)
         now = self.clock.now()
         if (
