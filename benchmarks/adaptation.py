@@ -304,6 +304,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Namespace
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--no-figures", action="store_true", help="draw no PNGs")
     p.add_argument("--section", default="adaptation", help="the section of the doc to write")
+    p.add_argument(
+        "--estimate-only", action="store_true", help="write only the estimate's table"
+    )
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--figures", type=Path, default=ROOT / "docs" / "benchmarks")
     a = p.parse_args(argv)

@@ -35,6 +35,8 @@ def live(
             "CONTINUAL_MIN_SAMPLES": "50",
             "CONTINUAL_EVAL_WINDOW": "200",
             "CONTINUAL_COOLDOWN_SECONDS": "3600",
+            # the gate's margin: a challenger within twice it of the champion is "close"
+            "CONTINUAL_MIN_IMPROVEMENT": "0.05",
             "CONTINUAL_PREDICTION_FLUSH_SECONDS": "0.2",
             "CONTINUAL_WEBHOOK_URL": hook.url,
         },
@@ -118,6 +120,19 @@ def test_a_worse_canary_is_ended_on_its_own_with_an_alert(live: Any) -> None:
         headers={"x-continual-key": canary_key},
     ).json()
     assert {p["model_version"] for p in batch["predictions"]} == {"1"}
+    # the Open Inference Protocol routes alike, unless the path names the version
+    v2 = {
+        "inputs": [
+            {"name": n, "shape": [1], "datatype": "FP64", "data": [features[0][n]]}
+            for n in ("feature1", "feature2")
+        ]
+    }
+    key = {"x-continual-key": canary_key}
+    assert (
+        http.post("/v2/models/continual/infer", json=v2, headers=key).json()["model_version"] == "1"
+    )
+    pinned = http.post("/v2/models/continual/versions/2/infer", json=v2, headers=key)
+    assert pinned.json()["model_version"] == "2"
     _feedback(http, served)
     before = len(hook.received)
     check = http.post("/check").json()
@@ -176,3 +191,25 @@ def test_trial_requests_that_are_wrong_are_4xx_and_change_nothing(live: Any) -> 
     assert (
         http.get("/events", params={"kind": "trial_ended"}).json()[0]["data"]["reason"] == "enough"
     )
+
+
+def test_a_challenger_close_to_the_gate_goes_into_shadow_by_itself(live: Any) -> None:
+    """A retrain on the champion's own rows finds a challenger about as good: the gate
+    rejects it, and the policy puts it in shadow to be judged on live traffic."""
+    _srv, http, _hook = live
+    _champion(http, "2")  # any trial ends with a promotion
+    # the very rows version 2 was fitted on (same concept and seed, same rows)
+    again = {"n_samples": 600, "concept": 1, "seed": 11}
+    assert http.post("/generate", json=again).status_code == 200
+    verdict = http.post("/retrain").json()
+    assert verdict["promoted"] is False, verdict
+    assert abs(verdict["challenger_accuracy"] - verdict["champion_accuracy"]) < 0.1
+    view = http.get("/trial").json()
+    assert (view["kind"], view["version"], view["champion_version"]) == (
+        "shadow",
+        verdict["version"],
+        "2",
+    )
+    started = http.get("/events", params={"kind": "shadow_started"}).json()[0]
+    assert started["data"] == {"version": verdict["version"], "champion": "2", "percent": 0.0}
+    assert http.post("/trial/end").json()["kind"] is None

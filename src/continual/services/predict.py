@@ -148,15 +148,19 @@ class PredictService:
         rows: Sequence[Mapping[str, object]] | Frame,
         name: str = "rows",
         key: str | None = None,
+        pinned: bool = False,
     ) -> Scored:
         """Validate and score rows (or an already validated frame) and log every prediction;
         the answer's arrays are whole-batch numpy, one urandom call for all the ids.
 
-        ``key`` (``X-Continual-Key``): which caller asks, for a canary's sticky share."""
+        ``key`` (``X-Continual-Key``): which caller asks, for a canary's sticky share;
+        ``pinned``: the caller named the champion's version, so no canary answers."""
         n = len(rows)
         ids = os.urandom(12 * n).hex()
         pids = [ids[i : i + 24] for i in range(0, 24 * n, 24)]
-        bundle = answering(self.holder, key, pids[0] if pids else "")
+        bundle = (
+            self.holder.current if pinned else answering(self.holder, key, pids[0] if pids else "")
+        )
         if bundle is None:
             # 409, not 503: the request is fine and the service is up; what it asks for
             # waits on the service's state (a first model), which a retry alone won't change

@@ -155,8 +155,10 @@ class TrialService:
         return TrialView(kind=None, evidence=ev)
 
     async def _clear(self) -> None:
-        self.holder.trial = None
-        await asyncio.to_thread(self.meta.set_meta, META_KEY, "")
+        # the record first: a sync reading it meanwhile must not bring the trial back
+        async with self._lock:
+            await asyncio.to_thread(self.meta.set_meta, META_KEY, "")
+            self.holder.trial = None
 
     async def _promoted(self, version: str) -> None:
         """Any promotion ends the trial: its evidence was against the old champion."""
@@ -237,6 +239,12 @@ class TrialService:
 
     async def restore(self) -> None:
         """Serve the trial the database names (start-up and replica sync)."""
+        if self._lock.locked():
+            return  # a trial is being started or ended here: the next sync looks again
+        async with self._lock:
+            await self._restore()
+
+    async def _restore(self) -> None:
         raw = await asyncio.to_thread(self.meta.get_meta, META_KEY)
         trial = self.holder.trial
         if not raw:
