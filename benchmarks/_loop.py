@@ -99,6 +99,18 @@ def _first_model(http: Http) -> dict[str, Any]:
     raise RuntimeError(f"the warm-up did not produce a model: {first}")
 
 
+def realized_on(
+    correct: list[bool], answered_by: list[str], labels: Labels, version: str | None, n: int
+) -> float | None:
+    """The accuracy realized on the rows an estimate was taken over: the newest ``n``
+    predictions ``version`` made, counting those whose label ever comes."""
+    if version is None or n <= 0:
+        return None
+    rows = [i for i in range(len(correct) - 1, -1, -1) if answered_by[i] == version][:n]
+    known = [correct[i] for i in rows if labels.labelled[i]]
+    return sum(known) / len(known) if known else None
+
+
 def replay_server(
     stream: Stream,
     variant: str,
@@ -122,6 +134,7 @@ def replay_server(
         correct: list[bool] = []
         checks: list[CheckAt] = []
         ids: list[str] = []
+        answered_by: list[str] = []
         # feedback goes out on its own connection and thread, strictly in row order, while
         # the next rows are predicted; every feedback sent is in before each check, so
         # the server sees the same sequence as a one-request-at-a-time replay
@@ -131,6 +144,7 @@ def replay_server(
                 got = http.post("/predict", {"features": x})
                 correct.append(got["prediction"] == y)
                 ids.append(got["prediction_id"])
+                answered_by.append(got["model_version"])
                 j = labels.due(i)
                 if j is not None:
                     sender.send(ids[j], stream.rows[j][1])
@@ -138,6 +152,7 @@ def replay_server(
                     sender.drain()
                     r = http.post("/check")
                     verdict = r.get("retrain") or {}
+                    n_est = int(r.get("estimated_samples") or 0)
                     checks.append(
                         CheckAt(
                             i + 1,
@@ -146,6 +161,9 @@ def replay_server(
                             r.get("reason", ""),
                             verdict.get("version"),
                             verdict.get("model_type"),
+                            r.get("estimated_accuracy"),
+                            n_est,
+                            realized_on(correct, answered_by, labels, r.get("model_version"), n_est),
                         )
                     )
         finally:

@@ -37,6 +37,11 @@ class CheckAt:
     reason: str
     version: str | None = None
     model_type: str | None = None
+    # the check's estimated accuracy, on how many of the champion's newest predictions,
+    # and the accuracy those very rows realized (their labels, those that ever come)
+    estimated: float | None = None
+    estimated_rows: int = 0
+    realized: float | None = None
 
 
 @dataclass

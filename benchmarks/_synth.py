@@ -14,6 +14,9 @@ generators (``river.datasets.synth``), each turned into rows the service accepts
 - ``sine``: SINE1 -> reversed SINE1 -> SINE2 -> reversed SINE2.
 - ``rbf-gradual``: 50 Gaussian centroids over 10 features (``RandomRBFDrift``): fixed,
   then every centroid moving 0.001 a row for one segment (a gradual drift), then fixed.
+- ``covariate``: a fixed noisy concept (``P(y=1|x) = sigmoid(4 (x0 + x1))``) whose
+  inputs move: two clusters away from the boundary, then about the boundary, then away
+  again (covariate shift alone: the labelling rule never changes).
 - ``waveform``: Waveform's 3 classes, stationary; the best reachable accuracy is about
   0.86, and the run sets ``PERFORMANCE_THRESHOLD=0.9`` so that the threshold is out of
   reach: every retrain there is one without a drift.
@@ -89,6 +92,23 @@ def _sine(function: object, seed: int, n: int) -> Rows:
     return _rows(synth.Sine(classification_function=int(str(function)), seed=seed), n)
 
 
+def _covariate(where: object, seed: int, n: int) -> Rows:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if where == "near":
+        x = rng.normal(0.0, 0.4, (n, 2))
+    else:
+        side = rng.choice([-1.0, 1.0], n)[:, None]
+        x = side * 1.2 + rng.normal(0.0, 0.6, (n, 2))
+    p = 1.0 / (1.0 + np.exp(-4.0 * (x[:, 0] + x[:, 1])))
+    y = rng.random(n) < p
+    return [
+        ({"x0": round(float(a), 6), "x1": round(float(b), 6)}, int(c))
+        for (a, b), c in zip(x, y, strict=True)
+    ]
+
+
 def _waveform(_: object, seed: int, n: int) -> Rows:
     from river.datasets import synth
 
@@ -130,6 +150,9 @@ STREAMS: dict[str, Spec] = {
     "stagger": Spec(concepts(_stagger, (0, 1, 2)), "STAGGER, categorical, abrupt"),
     "mixed": Spec(concepts(_mixed, (0, 1, 0)), "Mixed, function switched, abrupt"),
     "sine": Spec(concepts(_sine, (0, 1, 2, 3)), "Sine, function switched, abrupt"),
+    "covariate": Spec(
+        concepts(_covariate, ("far", "near", "far")), "fixed concept, inputs moved, covariate"
+    ),
     "rbf-gradual": Spec(_rbf_gradual, "RBF centroids moving for one segment, gradual"),
     "waveform": Spec(
         concepts(_waveform, (0, 0, 0)),

@@ -32,6 +32,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from _estimates import estimates
 from _harness import DOC, ROOT, machine, write_section
 from _loop import Outcome, replay_server
 from _metrics import Metrics, measure, selfcheck
@@ -220,7 +221,13 @@ def figures(run: Run, outcomes: Sequence[Outcome], out: Path) -> list[Path]:
 
 
 def report(
-    run: Run, cfg: Config, command: str, seconds: float, pictures: Sequence[Path], doc: Path
+    run: Run,
+    cfg: Config,
+    command: str,
+    seconds: float,
+    pictures: Sequence[Path],
+    doc: Path,
+    outcomes: Sequence[Outcome] = (),
 ) -> str:
     """The section written into docs/benchmarks.md."""
     loop_s = [m.seconds for m in run.metrics if m.learner == LOOP and m.seconds]
@@ -254,6 +261,10 @@ def report(
             summary(run),
             "**Model family of each promoted version** (`GET /models`; v1 is the first model):",
             families(run),
+            "**Estimated accuracy** (each check's estimate from the champion's calibrated "
+            "confidence on its newest predictions, against the accuracy those rows realized "
+            "once their labels came; mean absolute error):",
+            estimates(outcomes, run.streams),
             links,
             "Oracle per segment (the better of the service's LogisticRegression and "
             "HistGradientBoosting on 5,000 fresh rows of the concept, scored on 5,000 more):",
@@ -293,6 +304,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Namespace
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--no-figures", action="store_true", help="draw no PNGs")
     p.add_argument("--section", default="adaptation", help="the section of the doc to write")
+    p.add_argument(
+        "--estimate-only", action="store_true", help="write only the estimate's table"
+    )
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--figures", type=Path, default=ROOT / "docs" / "benchmarks")
     a = p.parse_args(argv)
@@ -377,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     result = evaluate(cfg, streams, outcomes)
     pictures = [] if args.no_figures else figures(result, outcomes, args.figures)
-    text = report(result, cfg, command, seconds, pictures, args.doc)
+    text = report(result, cfg, command, seconds, pictures, args.doc, outcomes)
     print()
     print(text)
     if not args.no_write:

@@ -126,9 +126,14 @@ class FakeRows:
 class FakePredictions:
     """Predictions and feedback in dicts."""
 
-    def __init__(self) -> None:
+    def __init__(self, categories: FakeCategories) -> None:
         self.logged: dict[str, tuple[str, bytes, str]] = {}
         self.feedback: dict[str, str] = {}
+        self.categories = categories
+
+    def recent_features_of(self, schema: FeatureSchema, version: str, n: int) -> Frame:
+        blobs = [b for v, b, _p in self.logged.values() if v == version][-n:] if n else []
+        return unpack(schema, blobs, self.categories.levels(schema))
 
     def insert_predictions(self, params: list[tuple[str, float, str, bytes, str]]) -> None:
         self.logged.update({pid: (v, b, p) for pid, _at, v, b, p in params})
@@ -204,6 +209,26 @@ class FakeEvents:
         return self.recorded[-limit:]
 
 
+class FakeShadows:
+    """Shadow predictions in a list: [prediction id, version, predicted, label, champion right]."""
+
+    def __init__(self) -> None:
+        self.logged: list[list[Any]] = []
+
+    def insert_shadow(self, params: list[tuple[str, str, float, str]]) -> None:
+        self.logged.extend([pid, v, p, None, None] for pid, v, _at, p in params)
+
+    def label_shadow(self, at: float, items: Sequence[tuple[str, str, bool]]) -> None:
+        labels = {pid: (lab, ok) for pid, lab, ok in items}
+        for row in self.logged:
+            if row[0] in labels and row[3] is None:
+                row[3], row[4] = labels[row[0]]
+
+    def shadow_window(self, version: str, n: int) -> list[tuple[bool, bool]]:
+        mine = [(r[2] == r[3], bool(r[4])) for r in self.logged if r[1] == version and r[3]]
+        return mine[-n:]
+
+
 class FakeLeases:
     """Every lease is granted."""
 
@@ -226,10 +251,11 @@ class FakeStorage:
         self.meta = FakeMeta()
         self.categories = FakeCategories()
         self.rows = FakeRows(self.categories)
-        self.predictions = FakePredictions()
+        self.predictions = FakePredictions(self.categories)
         self.versions = FakeVersions()
         self.events = FakeEvents()
         self.leases = FakeLeases()
+        self.shadows = FakeShadows()
 
     def ping(self) -> None:
         return None

@@ -16,14 +16,18 @@ from continual.core.clock import Clock, SystemClock
 from continual.core.errors import ContinualError
 from continual.core.ports import StoragePort
 from continual.services.alerts import Alerts
+from continual.services.estimate import Estimator
 from continual.services.holder import ModelHolder
 from continual.services.ingest import IngestService
 from continual.services.lease import LeaseKeeper
 from continual.services.monitor import Monitor
 from continual.services.predict import PredictionLog, PredictService
 from continual.services.promote import Registry
+from continual.services.quality import QualityCounter
 from continual.services.reads import ReadModel
 from continual.services.retrain import RetrainService
+from continual.services.shadow import ShadowQueue
+from continual.services.trials import TrialService
 from continual.services.worker import Worker
 from continual.settings import Secret, Settings
 
@@ -53,6 +57,10 @@ class Services:
     retrainer: RetrainService
     monitor: Monitor
     leases: LeaseKeeper
+    trials: TrialService
+    shadow: ShadowQueue
+    quality: QualityCounter
+    estimator: Estimator
     _metrics: Metrics
     ready_reason: str = "starting"
     owns_worker: bool = True
@@ -93,6 +101,10 @@ class Services:
         self.ready_reason = "" if bundle is not None else "no model is loaded"
         if bundle is not None:
             self.registry.reconcile_alias_soon()
+            try:
+                await self.trials.restore()
+            except ContinualError as exc:
+                log.error("trial_load_failed", error=exc.message)
         self._warm = asyncio.get_running_loop().create_task(self._warm_up())
 
     async def _warm_up(self) -> None:
@@ -166,6 +178,37 @@ def bootstrap(
     retrainer = RetrainService(
         db.meta, db.versions, leases, registry, worker, alerts, clock, settings
     )
+    monitor = Monitor(
+        db.rows, db.versions, db.events, db.meta, holder, retrainer, alerts, clock, settings
+    )
+    reference = monitor.measurer.reference
+    quality = QualityCounter(
+        holder, reference, settings.quality_margin, settings.quality_alert_share
+    )
+    plog.quality = quality
+    shadow = ShadowQueue(db.shadows, holder, clock, settings.shadow_queue_max)
+    trials = TrialService(
+        db.meta, db.versions, db.rows, db.shadows, shadow, holder, registry, alerts, clock, settings
+    )
+    retrainer.on_rejected = trials.consider
+    estimator = Estimator(db.predictions, holder, reference, settings.eval_window, plog.flush)
+    monitor.estimate = estimator.estimate
+    monitor.quality = quality
+    monitor.trials = trials
+    ingest = IngestService(
+        db.meta,
+        db.categories,
+        db.rows,
+        db.predictions,
+        holder,
+        plog,
+        clock,
+        settings.label_column,
+        settings.max_batch_rows,
+    )
+    ingest.quality = quality
+    ingest.shadow = shadow
+    ingest.shadows = db.shadows
     services = Services(
         settings=settings,
         api_key=api_key,
@@ -175,26 +218,18 @@ def bootstrap(
         reads=ReadModel(db.rows, db.versions, db.events),
         holder=holder,
         log=plog,
-        predictor=PredictService(holder, plog, clock, settings.max_batch_rows),
-        ingest=IngestService(
-            db.meta,
-            db.categories,
-            db.rows,
-            db.predictions,
-            holder,
-            plog,
-            clock,
-            settings.label_column,
-            settings.max_batch_rows,
-        ),
+        predictor=PredictService(holder, plog, clock, settings.max_batch_rows, shadow),
+        ingest=ingest,
         alerts=alerts,
         worker=worker,
         registry=registry,
         retrainer=retrainer,
-        monitor=Monitor(
-            db.rows, db.versions, db.events, db.meta, holder, retrainer, alerts, clock, settings
-        ),
         leases=leases,
+        monitor=monitor,
+        trials=trials,
+        shadow=shadow,
+        quality=quality,
+        estimator=estimator,
         _metrics=Metrics(lambda: snapshot(services)),
         owns_worker=owns_worker,
     )
@@ -204,9 +239,19 @@ def bootstrap(
 def snapshot(svc: Services) -> LoopSnapshot:
     """The loop's numbers for a Prometheus scrape (blocking: one O(window) query)."""
     m = svc.monitor.measure()
+    est = svc.estimator.estimate()
     bundle = svc.holder.current
     drift = svc.monitor.last_drift
+    trial = svc.holder.trial
+    quality_rows, quality = svc.quality.totals()
     return LoopSnapshot(
+        estimated_accuracy=None if est is None else est.accuracy,
+        estimated_samples=None if est is None else est.samples,
+        quality_rows=quality_rows,
+        quality=quality,
+        trial=None if trial is None else {"kind": trial.kind, "version": trial.bundle.version},
+        shadow_written=svc.shadow.written,
+        shadow_dropped=svc.shadow.dropped,
         predictions=dict(svc.predictor.served),
         accuracy=m.accuracy,
         samples=m.samples,

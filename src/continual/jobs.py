@@ -7,7 +7,10 @@
   of the interval, wall clock); only the check lease's holder runs it, once per interval
   (its slot), so exactly one replica checks and retrains at a time.
 - ``continual-flush``: writes buffered prediction logs in batches.
-- ``continual-sync``: picks up a champion promoted by another replica within seconds.
+- ``continual-sync``: picks up a champion promoted by another replica within seconds,
+  and the trial (shadow or canary) the database names.
+- ``continual-shadow``: predicts the queued requests with a challenger in shadow, in
+  batches, off the request path.
 """
 
 from __future__ import annotations
@@ -80,8 +83,19 @@ async def sync_champion(svc: Services) -> None:
         bundle = await svc.registry.load_champion()
         if bundle is not None:
             svc.ready_reason = ""
+            await svc.trials.restore()
     except Exception as exc:  # noqa: BLE001 - a job boundary; the current champion keeps serving
         log.error("champion_sync_failed", error=type(exc).__name__)
+
+
+async def run_shadow(svc: Services) -> None:
+    """Score the queued requests with the shadow, off the event loop."""
+    if not len(svc.shadow):
+        return
+    try:
+        await asyncio.to_thread(svc.shadow.drain)
+    except Exception as exc:  # noqa: BLE001 - a job boundary; the champion's answers are unaffected
+        log.error("shadow_drain_failed", error=type(exc).__name__)
 
 
 def start_jobs(svc: Services) -> AsyncIOScheduler:
@@ -96,6 +110,13 @@ def start_jobs(svc: Services) -> AsyncIOScheduler:
         seconds=s.prediction_flush_seconds,
         args=[svc],
         id="continual-flush",
+    )
+    scheduler.add_job(
+        run_shadow,
+        "interval",
+        seconds=s.prediction_flush_seconds,
+        args=[svc],
+        id="continual-shadow",
     )
     scheduler.add_job(
         sync_champion, "interval", seconds=s.model_sync_seconds, args=[svc], id="continual-sync"

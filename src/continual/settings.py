@@ -104,6 +104,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_log: str = "sampled"
     access_log_sample: float = 0.01
     slow_request_ms: float = 1000.0
+    # the check may retrain on the estimated accuracy while realized accuracy lacks rows
+    act_on_estimate: bool = False
+    # data quality: out of range by more than this share of the training range
+    quality_margin: float = 0.1
+    quality_alert_share: float = 0.01  # a feature with more issues than this share alerts
+    # trials: a canary answers this share of traffic; a challenger close to the gate
+    # but not over it goes into shadow by itself
+    canary_percent: float = 10.0
+    auto_shadow: bool = True
+    shadow_queue_max: int = 50_000  # requests waiting for the shadow; more are not shadowed
 
     @property
     def models_dir(self) -> Path:
@@ -239,6 +249,12 @@ _VARS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("CONTINUAL_ACCESS_LOG", "access_log", _choice(("on", "sampled", "off"))),
     ("CONTINUAL_ACCESS_LOG_SAMPLE", "access_log_sample", _float),
     ("CONTINUAL_SLOW_REQUEST_MS", "slow_request_ms", _float),
+    ("CONTINUAL_ACT_ON_ESTIMATE", "act_on_estimate", _bool),
+    ("CONTINUAL_QUALITY_MARGIN", "quality_margin", _float),
+    ("CONTINUAL_QUALITY_ALERT_SHARE", "quality_alert_share", _float),
+    ("CONTINUAL_CANARY_PERCENT", "canary_percent", _float),
+    ("CONTINUAL_AUTO_SHADOW", "auto_shadow", _bool),
+    ("CONTINUAL_SHADOW_QUEUE_MAX", "shadow_queue_max", int),
 ]
 
 ENV_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _VARS)
@@ -289,6 +305,12 @@ def _ranges(s: dict[str, Any]) -> list[str]:
     need(s["lease_ttl_seconds"] >= 3, "CONTINUAL_LEASE_TTL_SECONDS", "must be at least 3")
     need(s["alert_timeout_seconds"] > 0, "CONTINUAL_ALERT_TIMEOUT_SECONDS", "must be positive")
     need(bool(s["label_column"]), "CONTINUAL_LABEL_COLUMN", "must not be empty")
+    need(s["quality_margin"] >= 0, "CONTINUAL_QUALITY_MARGIN", "must not be negative")
+    need(
+        0.0 < s["quality_alert_share"] <= 1.0, "CONTINUAL_QUALITY_ALERT_SHARE", "must be in (0, 1]"
+    )
+    need(0.0 < s["canary_percent"] <= 100.0, "CONTINUAL_CANARY_PERCENT", "must be in (0, 100]")
+    need(s["shadow_queue_max"] >= 100, "CONTINUAL_SHADOW_QUEUE_MAX", "must be at least 100")
     url = s["database_url"]
     need(
         not url or url.startswith(("sqlite:///", "postgresql")),

@@ -22,6 +22,7 @@ from continual.core.types import (
     RetrainResult,
 )
 from continual.services.monitor import CheckResult, ModelStatusView
+from continual.services.quality import FeatureQuality, QualityReport
 from continual.settings import Secret
 from continual.ui import auth, chart, playground_text, view
 
@@ -415,12 +416,41 @@ def test_drift_rows_and_summary() -> None:
         "p_value": "1e-09",
         "psi": "0.410",
         "verdict": "drifted",
+        "out_of_range": "—",
+        "unseen": "—",
     }
     assert [r["verdict"] for r in view.drift_rows(report)] == ["drifted", "stable"]
+    quality = QualityReport(
+        rows=200,
+        features=[FeatureQuality("feature1", 10, 0, 0.05), FeatureQuality("feature2", 0, 0, 0.0)],
+        flagged=["feature1"],
+        margin=0.1,
+        alert_share=0.01,
+    )
+    counted = view.drift_rows(report, quality)
+    assert [(r["out_of_range"], r["unseen"]) for r in counted] == [
+        ("10 (5.0 %)", "0 (0.0 %)"),
+        ("0 (0.0 %)", "0 (0.0 %)"),
+    ]
     assert view.drift_summary(report) == (
         "1 of 2 features drifted (500 recent rows against 800 training rows)"
     )
     assert view.drift_rows(None) == []
+
+
+def test_the_chart_shows_the_estimate_beside_realized_accuracy() -> None:
+    """A check with an estimate adds a dotted series whose tooltip names its rows."""
+    checks = [
+        CheckRecord(1000.0, "insufficient_data", None, 0, "1", None, "", 0.74, 200),
+        CheckRecord(1060.0, "ok", 0.9, 120, "1", None, "", 0.88, 200),
+    ]
+    series = chart.chart_series(checks, [], 0.8)
+    estimate = next(s for s in series if s["name"] == chart.ESTIMATE_SERIES)
+    assert [p["value"][1] for p in estimate["data"]] == [0.74, 0.88]
+    assert "on 200 recent predictions" in estimate["data"][0]["tip"]
+    assert "realized: none yet" in estimate["data"][0]["tip"]
+    assert "realized: 90.0 % on 120 rows" in estimate["data"][1]["tip"]
+    assert chart.ESTIMATE_SERIES not in [s["name"] for s in chart.chart_series(checks[:0], [], 0.8)]
 
 
 def test_generation_width_follows_a_synthetic_schema_only() -> None:

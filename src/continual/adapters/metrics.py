@@ -111,6 +111,45 @@ class _LoopCollector(Collector):
         for (channel, ok), n in sorted(s.get("deliveries", {}).items()):
             deliveries.add_metric([channel, "ok" if ok else "failed"], n)
         yield deliveries
+        yield _gauge(
+            "continual_estimated_accuracy",
+            "Champion accuracy estimated from calibrated confidence on recent predictions",
+            s.get("estimated_accuracy"),
+        )
+        yield _gauge(
+            "continual_estimated_samples",
+            "Recent predictions the estimated accuracy rests on",
+            s.get("estimated_samples"),
+        )
+        yield CounterMetricFamily(
+            "continual_quality_rows",
+            "Rows (ingested and predicted) counted for data quality",
+            value=s.get("quality_rows", 0),
+        )
+        quality: Mapping[str, tuple[int, int]] = s.get("quality", {})
+        for name, index, doc in (
+            ("out_of_range", 0, "Values beyond the training range by more than the margin"),
+            ("unseen", 1, "Categories the champion never saw in training"),
+        ):
+            family = CounterMetricFamily(f"continual_quality_{name}", doc, labels=["feature"])
+            for feature, counts in sorted(quality.items()):
+                family.add_metric([feature], counts[index])
+            yield family
+        yield CounterMetricFamily(
+            "continual_shadow_predictions",
+            "Predictions made by a challenger in shadow",
+            value=s.get("shadow_written", 0),
+        )
+        yield CounterMetricFamily(
+            "continual_shadow_dropped",
+            "Requests not shadowed because the shadow queue was full",
+            value=s.get("shadow_dropped", 0),
+        )
+        trial_info = InfoMetricFamily("continual_trial", "The challenger in shadow or canary")
+        trial: Mapping[str, str] | None = s.get("trial")
+        if trial:
+            trial_info.add_metric([], dict(trial))
+        yield trial_info
         info = InfoMetricFamily("continual_champion", "The champion being served")
         champion: Mapping[str, str] | None = s.get("champion")
         if champion:

@@ -191,13 +191,13 @@ class CompiledModel:
         coef, intercept, link = self._linear
         z = x @ coef + intercept
         if z.shape[1] == 1:
-            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            p1 = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -700.0, 700.0)))
             return np.column_stack([1.0 - p1, p1])
         if link == "softmax":
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
             return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
-        p = 1.0 / (1.0 + np.exp(-z))
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0)))
         total = p.sum(axis=1, keepdims=True)
         total[total == 0] = 1.0
         return np.asarray(p / total, dtype=np.float64)

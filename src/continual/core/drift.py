@@ -48,6 +48,9 @@ class DriftReport(msgspec.Struct, frozen=True):
     reference_rows: int
 
 
+KNOWN_MAX = 1000  # categories kept per feature for the quality count
+
+
 def reference(rows: Rows, schema: FeatureSchema, seed: int = 0) -> dict[str, Any]:
     """Summary of the training rows kept with a version, small enough for one DB cell."""
     rng = np.random.default_rng(seed)
@@ -65,6 +68,9 @@ def reference(rows: Rows, schema: FeatureSchema, seed: int = 0) -> dict[str, Any
                 "edges": edges.tolist(),
                 "props": (counts / max(1, len(values))).tolist(),
                 "sample": np.round(sample, 6).tolist(),
+                # the range data quality counts against (``core.quality``)
+                "min": float(values.min()) if len(values) else 0.0,
+                "max": float(values.max()) if len(values) else 0.0,
             }
         else:
             cats: dict[str, int] = {}
@@ -75,6 +81,7 @@ def reference(rows: Rows, schema: FeatureSchema, seed: int = 0) -> dict[str, Any
             out["features"][f.name] = {
                 "kind": "categorical",
                 "props": {k: v / total for k, v in top.items()},
+                "known": sorted(cats)[:KNOWN_MAX],  # unseen categories are counted against it
             }
     return out
 

@@ -10,7 +10,9 @@ import msgspec
 from continual.core.types import Capacity, Decision
 
 # what made a retrain due; the monitor declares capacity when one finds nothing better
-Trigger = Literal["", "first", "threshold", "detector", "refresh", "fall", "drift", "backoff"]
+Trigger = Literal[
+    "", "first", "threshold", "estimate", "detector", "refresh", "fall", "drift", "backoff"
+]
 
 
 class CheckInputs(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +39,11 @@ class CheckInputs(msgspec.Struct, frozen=True, kw_only=True):
     change_after_capacity: bool = False
     new_drift: tuple[str, ...] = ()
     rows_since_capacity: int = 0
+    # the accuracy estimated from calibrated confidence on recent predictions (no labels),
+    # acted on only when asked (CONTINUAL_ACT_ON_ESTIMATE) and realized accuracy lacks rows
+    estimated_accuracy: float | None = None
+    estimated_samples: int = 0
+    act_on_estimate: bool = False
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -101,6 +108,20 @@ def decide(c: CheckInputs) -> Verdict:  # noqa: PLR0911 - one return per rule of
             c,
             f"live accuracy {c.accuracy:.3f} < threshold {c.threshold:.3f} on {c.samples} rows",
             "threshold",
+        )
+    if (
+        not measured
+        and c.act_on_estimate
+        and c.estimated_accuracy is not None
+        and c.estimated_samples >= c.min_samples
+        and c.estimated_accuracy < c.threshold
+    ):
+        return _due(
+            c,
+            f"estimated accuracy {c.estimated_accuracy:.3f} < threshold {c.threshold:.3f} on "
+            f"{c.estimated_samples} predictions without labels ({c.samples} labelled rows "
+            f"< {c.min_samples} for realized accuracy)",
+            "estimate",
         )
     if c.detector_fired:  # the monitor runs it only on enough rows
         return _due(

@@ -168,3 +168,5 @@ class CheckRecord(msgspec.Struct, frozen=True):
     model_version: str | None
     drift_share: float | None
     reason: str
+    estimated_accuracy: float | None = None  # before the labels come (core.estimate)
+    estimated_samples: int = 0

@@ -30,6 +30,9 @@ ALERT_KINDS: dict[str, tuple[str, int]] = {
     "retrain_failed": ("Retrain failed", 0xE74C3C),
     "rollback": ("Champion changed by hand", 0x9B59B6),
     "at_capacity": ("Champion at capacity", 0xE67E22),
+    "canary_ended": ("Canary ended: behind the champion", 0xE74C3C),
+    "shadow_started": ("Challenger in shadow", 0x3498DB),
+    "data_quality": ("Data quality changed", 0xE67E22),
 }
 
 

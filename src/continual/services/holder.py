@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 from continual.adapters.models import CompiledModel
 from continual.core.types import FeatureSchema
@@ -28,13 +29,27 @@ class ModelBundle:
     since_row_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """A challenger on live traffic beside the champion: in ``shadow`` (it predicts on
+    every request, unseen) or as a ``canary`` (it answers ``percent`` of the traffic)."""
+
+    kind: Literal["shadow", "canary"]
+    bundle: ModelBundle
+    percent: float
+    started_at: float
+    start_row: int  # the newest labelled row when it began: its evidence comes after
+
+
 class ModelHolder:
-    """Holds the current champion bundle; swapped atomically."""
+    """Holds the current champion bundle (swapped atomically) and the trial, if any."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._current: ModelBundle | None = None
         self.swaps = 0
+        # replaced whole, like the champion: a request reads it once
+        self.trial: Trial | None = None
 
     @property
     def current(self) -> ModelBundle | None:

@@ -18,7 +18,7 @@ from continual.adapters.models import synthetic
 from continual.core.clock import Clock
 from continual.core.errors import DuplicateBatch, InvalidInput
 from continual.core.frame import Frame, digest, pack
-from continual.core.ports import CategoryPort, MetaPort, PredictionsPort, RowsPort
+from continual.core.ports import CategoryPort, MetaPort, PredictionsPort, RowsPort, ShadowsPort
 from continual.core.schema import (
     check_batch_size,
     check_label,
@@ -30,6 +30,8 @@ from continual.core.schema import (
 from continual.core.types import FeatureSchema, Label, LabelledBatch
 from continual.services.holder import ModelHolder
 from continual.services.predict import PredictionLog
+from continual.services.quality import QualityCounter
+from continual.services.shadow import ShadowQueue
 
 MAX_GENERATE = 1_000_000
 MAX_CONCEPT = 3
@@ -78,6 +80,9 @@ class IngestService:
         self.label = label
         self.max_rows = max_rows
         self._schema: FeatureSchema | None = None
+        self.quality: QualityCounter | None = None  # counts every row's data quality
+        self.shadow: ShadowQueue | None = None  # feedback labels the shadow's predictions
+        self.shadows: ShadowsPort | None = None
 
     def schema(self) -> FeatureSchema | None:
         """The feature schema (cached once fixed: it never changes afterwards)."""
@@ -179,6 +184,8 @@ class IngestService:
         codes = self.categories.codes(schema, batch.rows)
         x = Frame(schema, pack(schema, batch.rows, codes), ())
         blobs = x.blobs()
+        if self.quality is not None:
+            self.quality.observe(schema, x.values, codes)
         bundle = self.holder.current
         scored_by: str | None = None
         correct: list[bool | None] = [None] * len(batch.rows)
@@ -229,10 +236,16 @@ class IngestService:
             key_digest = None
             if batch_key is not None:
                 key_digest = digest([r[2] for r in rows], [f"{r[0]}={r[1]}" for r in rows])
+            now = self.clock.now()
             try:
-                self.predictions.insert_feedback(self.clock.now(), rows, batch_key, key_digest)
+                self.predictions.insert_feedback(now, rows, batch_key, key_digest)
             except DuplicateBatch:
                 return FeedbackResult(0, [], [], duplicate_batch=True)
+            if self.shadows is not None and self.holder.trial is not None:
+                # the shadow's predictions of these rows, scored beside the champion's
+                if self.shadow is not None:
+                    self.shadow.drain()
+                self.shadows.label_shadow(now, [(pid, lab, ok) for pid, lab, _f, _v, ok in rows])
         return FeedbackResult(len(rows), unknown, duplicate)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
-import msgspec
 import structlog
 
 from continual.core import drift
@@ -17,24 +17,19 @@ from continual.core.ports import EventsPort, MetaPort, RowsPort, VersionsPort
 from continual.core.types import Capacity, CheckRecord, RetrainResult, ServiceStatus
 from continual.services.alerts import Alerts
 from continual.services.capacity import CapacityKeeper, capacity_view
+from continual.services.estimate import Estimate
 from continual.services.holder import ModelHolder
 from continual.services.measure import Measurement, Measurer
+from continual.services.quality import QualityCounter, alert_on_change
+from continual.services.refresh import RefreshState
 from continual.services.retrain import RetrainService
 from continual.services.status import CheckResult, ModelStatusView
+from continual.services.trials import TrialService
 from continual.settings import Settings
 
 log = structlog.get_logger("continual.monitor")
 
 __all__ = ["CheckResult", "ModelStatusView", "Monitor"]  # the check's views live in status
-
-
-class Young(msgspec.Struct, frozen=True):
-    """The champion's fit, if it was fitted on the rows since a located change."""
-
-    change_row: int | None = None
-    fit_rows: int | None = None
-    rows_since_change: int = 0
-    last_refresh_rows: int = 0
 
 
 class Monitor:
@@ -63,12 +58,16 @@ class Monitor:
         self.settings = settings
         self.measurer = Measurer(rows, versions, holder, settings)
         self.capacity_keeper = CapacityKeeper(meta, alerts, clock, settings)
-        self._fits: dict[str, tuple[int, int] | None] = {}
+        self.refresh = RefreshState(versions, meta)
         self.last_drift: drift.DriftReport | None = None
         self.last_check: CheckResult | None = None
         self.next_check_at: float | None = None
         self.decisions: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        # wired by the composition root once they exist (they need the measurer's cache)
+        self.estimate: Callable[[], Estimate | None] = lambda: None
+        self.quality: QualityCounter | None = None
+        self.trials: TrialService | None = None
 
     def measure(self) -> Measurement:
         """The champion's live numbers (blocking; O(window))."""
@@ -90,29 +89,6 @@ class Monitor:
         """The capacity state held for ``version`` (the champion), if any (blocking)."""
         return self.capacity_keeper.held(version)
 
-    def _young(self, version: str | None, last_row_id: int) -> Young:
-        """How the champion relates to the last located change (blocking; cached per
-        version, plus one meta read)."""
-        if version is None:
-            return Young()
-        if version not in self._fits:
-            record = self.versions.version(version)
-            params = {} if record is None else record.params
-            raw_change, raw_rows = params.get("change_row", ""), params.get("n_samples", "")
-            ok = raw_change.isdigit() and raw_rows.isdigit()
-            self._fits[version] = (int(raw_change), int(raw_rows)) if ok else None
-        fit = self._fits[version]
-        if fit is None or self.meta.get_meta("refresh_saturated") == version:
-            return Young()
-        change, rows = fit
-        since = last_row_id - change + 1
-        last = 0
-        raw = self.meta.get_meta("refresh") or ""
-        asked_change, _, asked_rows = raw.partition(":")
-        if asked_change == str(change) and asked_rows.isdigit():
-            last = int(asked_rows)
-        return Young(change, rows, since, last)
-
     async def check(self, trigger: str = "api") -> CheckResult:
         """Run one check; retrain if it decides so, and answer when that is done."""
         async with self._lock:
@@ -121,12 +97,20 @@ class Monitor:
     async def _check(self, trigger: str) -> CheckResult:
         started = time.perf_counter()
         s = self.settings
+        trial = None if self.trials is None else await self.trials.judge()
         m = await asyncio.to_thread(self.measure)
+        est = await asyncio.to_thread(self.estimate)
+        quality = None
+        if self.quality is not None:
+            quality = self.quality.take()
+            await alert_on_change(quality, self.quality.flagged, self.alerts)
+            if quality.rows:
+                self.quality.flagged, self.quality.last = quality.flagged, quality
         report = await asyncio.to_thread(self.data_drift)
         self.last_drift = report
         lo, hi = await asyncio.to_thread(self.rows.row_id_bounds)
         last_retrain = await asyncio.to_thread(self.retrainer.last_retrain_at)
-        young = await asyncio.to_thread(self._young, m.model_version, hi)
+        young = await asyncio.to_thread(self.refresh.young, m.model_version, hi)
         cap = await asyncio.to_thread(self.capacity, m.model_version)
         now = self.clock.now()
         if (
@@ -170,6 +154,9 @@ class Monitor:
                 ),
                 new_drift=() if cap is None else tuple(d for d in alarming if d not in cap.drifted),
                 rows_since_capacity=0 if cap is None else hi - cap.row_id,
+                estimated_accuracy=None if est is None else est.accuracy,
+                estimated_samples=0 if est is None else est.samples,
+                act_on_estimate=s.act_on_estimate,
             )
         )
         await self._note_status(m)
@@ -183,6 +170,8 @@ class Monitor:
                 model_version=m.model_version,
                 drift_share=None if report is None else report.drifted_share,
                 reason=verdict.reason,
+                estimated_accuracy=None if est is None else est.accuracy,
+                estimated_samples=0 if est is None else est.samples,
             ),
         )
         self.decisions[verdict.decision] = self.decisions.get(verdict.decision, 0) + 1
@@ -231,6 +220,10 @@ class Monitor:
             at=iso(now),
             duration_seconds=round(time.perf_counter() - started, 4),
             capacity=capacity_view(cap),
+            estimated_accuracy=None if est is None else est.accuracy,
+            estimated_samples=0 if est is None else est.samples,
+            quality=quality,
+            trial=trial,
         )
         self.last_check = result
         return result
@@ -266,7 +259,9 @@ class Monitor:
     def status(self) -> ModelStatusView:
         """The live status (blocking; O(window))."""
         m = self.measure()
+        est = self.estimate()
         bundle = self.holder.current
+        trial = self.holder.trial
         checks = self.events.checks(limit=1)
         last_retrain = self.retrainer.last_retrain_at()
         return ModelStatusView(
@@ -294,4 +289,10 @@ class Monitor:
             drift=self.last_drift,
             capacity=capacity_view(self.capacity(m.model_version)),
             retrain_preparing=self.retrainer.preparing,
+            estimated_accuracy=None if est is None else est.accuracy,
+            estimated_samples=0 if est is None else est.samples,
+            calibration_rows=0 if est is None else est.calibration_rows,
+            quality=None if self.quality is None else self.quality.last,
+            trial_kind=None if trial is None else trial.kind,
+            trial_version=None if trial is None else trial.bundle.version,
         )

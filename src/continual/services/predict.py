@@ -18,7 +18,10 @@ from continual.core.frame import Frame, Matrix, pack
 from continual.core.ports import CategoryPort, PredictionsPort
 from continual.core.schema import validate_columns, validate_unlabelled
 from continual.core.types import FeatureSchema, FeatureValue, Label, Prediction
+from continual.services.canary import answering
 from continual.services.holder import ModelBundle, ModelHolder
+from continual.services.quality import QualityCounter
+from continual.services.shadow import ShadowQueue
 
 # (prediction id, created at, version, feature row, predicted label); the row is packed
 # by the flush, off the request path (a third of a 10,000-row batch's time)
@@ -42,6 +45,7 @@ class PredictionLog:
         self._writing = 0  # entries taken out by a flush that is still writing them
         self.flushed = 0
         self.failed_flushes = 0
+        self.quality: QualityCounter | None = None  # counts every prediction's data quality
 
     def __len__(self) -> int:
         # a write blocked by a lock still holds its batch in memory: count it, so the
@@ -86,7 +90,10 @@ class PredictionLog:
                 assert self.schema is not None  # set by the first ``add``
                 rows = [e[3] for e in batch]
                 codes = self.categories.codes(self.schema, rows)
-                blobs = Frame(self.schema, pack(self.schema, rows, codes), ()).blobs()
+                values = pack(self.schema, rows, codes)
+                blobs = Frame(self.schema, values, ()).blobs()
+                if self.quality is not None:
+                    self.quality.observe(self.schema, values, codes)
                 self.predictions.insert_predictions(
                     [
                         (pid, at, v, blob, p)
@@ -118,19 +125,25 @@ class PredictService:
     """Serves predictions from the model holder."""
 
     def __init__(
-        self, holder: ModelHolder, log: PredictionLog, clock: Clock, max_rows: int
+        self,
+        holder: ModelHolder,
+        log: PredictionLog,
+        clock: Clock,
+        max_rows: int,
+        shadow: ShadowQueue | None = None,
     ) -> None:
         self.holder = holder
         self.log = log
         self.clock = clock
         self.max_rows = max_rows
+        self.shadow = shadow
         self.served: dict[str, int] = {}
 
     def predict(
-        self, rows: Sequence[Mapping[str, object]], name: str = "rows"
+        self, rows: Sequence[Mapping[str, object]], name: str = "rows", key: str | None = None
     ) -> tuple[str, list[Prediction]]:
         """Predict a batch; return the version used and one ``Prediction`` per row."""
-        scored = self.score(rows, name)
+        scored = self.score(rows, name, key)
         keys = scored.bundle.model.class_keys
         out = [
             Prediction(label, dict(zip(keys, p, strict=True)), conf, scored.version, pid)
@@ -140,15 +153,29 @@ class PredictService:
         ]
         return scored.version, out
 
-    def score(self, rows: Sequence[Mapping[str, object]] | Frame, name: str = "rows") -> Scored:
+    def score(
+        self,
+        rows: Sequence[Mapping[str, object]] | Frame,
+        name: str = "rows",
+        key: str | None = None,
+        pinned: bool = False,
+    ) -> Scored:
         """Validate and score rows (or an already validated frame) and log every prediction;
-        the answer's arrays are whole-batch numpy, one urandom call for all the ids."""
-        bundle = self.holder.current
+        the answer's arrays are whole-batch numpy, one urandom call for all the ids.
+
+        ``key`` (``X-Continual-Key``): which caller asks, for a canary's sticky share;
+        ``pinned``: the caller named the champion's version, so no canary answers."""
+        n = len(rows)
+        now = self.clock.now()
+        pids = prediction_ids(now, n)
+        bundle = (
+            self.holder.current if pinned else answering(self.holder, key, pids[0] if pids else "")
+        )
         if bundle is None:
             # 409, not 503: the request is fine and the service is up; what it asks for
             # waits on the service's state (a first model), which a retry alone won't change
             raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
-        self.log.room(len(rows))
+        self.log.room(n)
         clean: list[dict[str, FeatureValue]] | Frame = (
             rows
             if isinstance(rows, Frame)
@@ -157,10 +184,10 @@ class PredictService:
         proba = bundle.model.predict_rows(clean)
         classes = bundle.model.classes
         version = bundle.version
-        n = len(clean)
         best = proba.argmax(axis=1).tolist()
-        now = self.clock.now()
-        pids = prediction_ids(now, n)
+        trial = self.holder.trial
+        if trial is not None and trial.kind == "shadow" and self.shadow is not None:
+            self.shadow.offer(trial.bundle.version, clean, pids)
         label_text = [str(c) for c in classes]
         if isinstance(clean, Frame):
             self.log.add_frame(pids, now, version, clean, [label_text[b] for b in best])

@@ -10,6 +10,8 @@ leaves a state that the next start-up completes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 
@@ -62,6 +64,8 @@ class Registry:
         self._alias_wanted = False
         self.alias_in_sync: bool | None = None
         self.promotions = 0
+        # told of every promotion (the trials end theirs: its evidence was against the old one)
+        self.on_promote: Callable[[str], Awaitable[None]] | None = None
 
     async def _blob(self, record: ModelRecord) -> bytes:
         """The verified bytes of a version: the local copy, else MLflow (then cached)."""
@@ -156,8 +160,16 @@ class Registry:
         log.info("champion_loaded", version=record.version)
         return bundle
 
-    async def promote(self, version: str, reason: str, kind: str = "rollback") -> ModelRecord:
-        """Make ``version`` the champion: verify, commit, swap, then move the alias."""
+    async def promote(
+        self,
+        version: str,
+        reason: str,
+        kind: str = "rollback",
+        evidence: dict[str, Any] | None = None,
+    ) -> ModelRecord:
+        """Make ``version`` the champion: verify, commit, swap, then move the alias.
+
+        ``evidence``: what the decision rests on (a trial's live numbers), in the event."""
         async with self.lock:
             record = await asyncio.to_thread(self.versions.version, version)
             schema = await asyncio.to_thread(self.meta.get_schema)
@@ -176,6 +188,8 @@ class Registry:
                 "previous": previous.version if previous else None,
                 "reason": reason,
             }
+            if evidence is not None:
+                data["evidence"] = evidence
             await asyncio.to_thread(
                 self.versions.promote, version, now, reason, (kind, message, data)
             )
@@ -198,6 +212,8 @@ class Registry:
 
                 self.alerts.send(Event(id=0, at=now, kind=kind, message=message, data=data))
             self.promotions += 1
+            if self.on_promote is not None:
+                await self.on_promote(version)
             log.info("champion_swapped", version=version, previous=data["previous"], kind=kind)
         self.reconcile_alias_soon()
         return fresh

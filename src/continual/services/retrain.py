@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -60,6 +61,9 @@ class RetrainService:
         self.preparing = False  # a retrain is waiting for that now
         self.outcomes: dict[str, int] = {}
         self.durations: list[float] = []
+        # told of a rejected challenger (version, its score, the champion's): the trials
+        # put one close to the gate into shadow
+        self.on_rejected: Callable[[str, float, float | None], Awaitable[None]] | None = None
 
     @property
     def running(self) -> bool:
@@ -201,6 +205,10 @@ class RetrainService:
                 "rejected", f"challenger version {outcome.version} rejected: {reason}", data
             )
             self._count("rejected", started)
+            if self.on_rejected is not None:
+                await self.on_rejected(
+                    outcome.version, outcome.challenger_accuracy, outcome.champion_accuracy
+                )
         log.info(
             "retrain_done",
             promoted=promote,

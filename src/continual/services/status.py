@@ -7,6 +7,8 @@ import msgspec
 from continual.core import drift
 from continual.core.types import Decision, RetrainResult, ServiceStatus
 from continual.services.capacity import CapacityView
+from continual.services.quality import QualityReport
+from continual.services.trials import TrialOutcome
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +29,12 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     at: str | None = None
     duration_seconds: float = 0.0
     capacity: CapacityView | None = None  # held when retraining could not beat the champion
+    # before the labels come: the champion's accuracy estimated from its calibrated
+    # confidence on its newest predictions, and how many it rests on
+    estimated_accuracy: float | None = None
+    estimated_samples: int = 0
+    quality: QualityReport | None = None  # data quality of the rows since the last check
+    trial: TrialOutcome | None = None  # what the check did about a shadow or canary
 
 
 class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,3 +62,9 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     runtime: str | None = None  # what computes the champion's probabilities: onnx, numpy, sklearn
     # a retrain waits for the tracking store (the first after start-up, MLflow's tables)
     retrain_preparing: bool = False
+    estimated_accuracy: float | None = None  # see CheckResult
+    estimated_samples: int = 0
+    calibration_rows: int = 0  # holdout rows the estimate's calibration was fitted on
+    quality: QualityReport | None = None  # as the last check counted it
+    trial_kind: str | None = None  # shadow or canary, while one runs
+    trial_version: str | None = None

@@ -38,6 +38,19 @@ def _database(url: str) -> Any:
     return _databases[url]
 
 
+def calibrate(model: Any, x_hold: Any, y_hold: list[Any], classes: int) -> dict[str, Any]:
+    """The isotonic map from the model's confidence to its share right, on the holdout."""
+    import msgspec
+
+    from continual.core.estimate import fit_calibration
+
+    proba = model.predict_rows(x_hold)
+    predicted = model.labels_of(proba)
+    hits = [p == t for p, t in zip(predicted, y_hold, strict=True)]
+    cal = fit_calibration(proba.max(axis=1), hits, classes)
+    return dict(msgspec.to_builtins(cal))
+
+
 def train_challenger(job: TrainJob) -> TrainOutcome:
     """Fit every family of the pool, keep the best on the holdout, score it and the
     champion on the same holdout, log every candidate and register the best."""
@@ -85,7 +98,11 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     blob = dumps(best.pipeline)
     digest = sha256(blob)
     first_row = int(train_raw.ids[max(0, len(train_raw) - best.fit_rows)])
-    reference = drift.reference(x_train[-min(best.fit_rows, 5000) :], schema, job.seed)
+    reference = {
+        **drift.reference(x_train[-min(best.fit_rows, 5000) :], schema, job.seed),
+        # the calibration of the estimate (core.estimate), kept with the version's reference
+        "calibration": calibrate(best.model, x_hold, y_hold, len(classes)),
+    }
     common = {
         "change_row": str(job.fresh_from if job.fresh_from is not None else int(train_raw.ids[0])),
         "window_rows": str(len(train_raw)),
@@ -101,6 +118,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         "trigger": job.trigger[:250],
         "model_types": ",".join(job.model_types),
         "candidates": ",".join(f"{r.model_type}:{r.score:.4f}" for r in searches)[:250],
+        "calibration_rows": str(len(holdout_raw)),
     }
     params = {
         **common,

@@ -20,6 +20,7 @@ MARKERS: dict[str, tuple[str, float, str, str]] = {
     "rollback": ("rollback", 1.0, "pin", "#ea580c"),
 }
 ACCURACY_SERIES = "live accuracy"
+ESTIMATE_SERIES = "estimated accuracy"
 
 
 def _accuracy_points(checks: Iterable[CheckRecord]) -> list[dict[str, Any]]:
@@ -36,10 +37,31 @@ def _accuracy_points(checks: Iterable[CheckRecord]) -> list[dict[str, Any]]:
     return points
 
 
+def _estimate_points(checks: Iterable[CheckRecord]) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = []
+    for c in checks:
+        if c.estimated_accuracy is None:
+            continue
+        version = f"v{c.model_version} · " if c.model_version else ""
+        tip = (
+            f"{clock_time(c.at)} UTC<br>{version}estimated accuracy "
+            f"{percent(c.estimated_accuracy)} on {c.estimated_samples} recent predictions "
+            f"(calibrated confidence, no labels)<br>realized: "
+            + (
+                f"{percent(c.accuracy)} on {c.samples} rows"
+                if c.accuracy is not None
+                else "none yet"
+            )
+        )
+        points.append({"value": [round(c.at * 1000), round(c.estimated_accuracy, 4)], "tip": tip})
+    return points
+
+
 def chart_series(
     checks: Sequence[CheckRecord], markers: Sequence[Event], threshold: float
 ) -> list[dict[str, Any]]:
-    """The chart's series: live accuracy with the threshold line, then one per marker kind."""
+    """The chart's series: live accuracy with the threshold line, the estimated accuracy
+    (when a check had one), then one per marker kind."""
     first = checks[0].at if checks else None
     series: list[dict[str, Any]] = [
         {
@@ -61,6 +83,19 @@ def chart_series(
             },
         }
     ]
+    estimated = _estimate_points(checks)
+    if estimated:
+        series.append(
+            {
+                "name": ESTIMATE_SERIES,
+                "type": "line",
+                "showSymbol": True,
+                "symbolSize": 4,
+                "color": "#9333ea",
+                "lineStyle": {"type": "dotted"},
+                "data": estimated,
+            }
+        )
     for kind, (name, y, symbol, color) in MARKERS.items():
         shown = [e for e in markers if e.kind == kind and (first is None or e.at >= first - 60)]
         series.append(

@@ -14,6 +14,7 @@ import msgspec
 from continual.core.drift import DriftReport
 from continual.core.types import CheckRecord, Event, ModelRecord
 from continual.services.monitor import ModelStatusView
+from continual.services.quality import QualityReport
 from continual.ui.format import ago, numbers, parse_iso, percent, until, utc
 
 EVENT_KINDS: tuple[str, ...] = (
@@ -161,22 +162,37 @@ def candidate_text(params: dict[str, str]) -> str:
     return " · ".join(parts) or "—"
 
 
-def drift_rows(report: DriftReport | None) -> list[dict[str, Any]]:
-    """One table row per feature with its drift statistics and verdict."""
+def drift_rows(
+    report: DriftReport | None, quality: QualityReport | None = None
+) -> list[dict[str, Any]]:
+    """One table row per feature with its drift statistics and verdict, and its data
+    quality at the last check that counted rows (out of range, unseen categories)."""
     if report is None:
         return []
-    return [
-        {
-            "feature": f.feature,
-            "kind": f.kind,
-            "test": f.test,
-            "statistic": f"{f.statistic:.3f}",
-            "p_value": f"{f.p_value:.3g}",
-            "psi": f"{f.psi:.3f}",
-            "verdict": "drifted" if f.drifted else "stable",
-        }
-        for f in report.features
-    ]
+    counts = {} if quality is None else {q.feature: q for q in quality.features}
+
+    def shown(n: int | None) -> str:
+        if n is None or quality is None or not quality.rows:
+            return "—"
+        return f"{n} ({percent(n / quality.rows)})"
+
+    rows = []
+    for f in report.features:
+        q = counts.get(f.feature)
+        rows.append(
+            {
+                "feature": f.feature,
+                "kind": f.kind,
+                "test": f.test,
+                "statistic": f"{f.statistic:.3f}",
+                "p_value": f"{f.p_value:.3g}",
+                "psi": f"{f.psi:.3f}",
+                "verdict": "drifted" if f.drifted else "stable",
+                "out_of_range": shown(None if q is None else q.out_of_range),
+                "unseen": shown(None if q is None else q.unseen),
+            }
+        )
+    return rows
 
 
 def drift_summary(report: DriftReport | None) -> str:

@@ -13,7 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from continual import __version__
 from continual.bootstrap import Services
-from continual.web import admin, public, serve, v2
+from continual.web import admin, public, serve, trials, v2
 from continual.web.errors import EXCEPTION_HANDLERS
 from continual.web.front import Front
 from continual.web.openapi_live import LiveDocument, LiveJson, LiveSwagger
@@ -75,6 +75,7 @@ def create_api(
         *public.ROUTES,
         *serve.ROUTES,
         *admin.ROUTES,
+        *trials.ROUTES,
         *v2.ROUTES,
         *(extra_routes or []),
     ]

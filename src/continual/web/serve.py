@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import time
@@ -45,6 +46,16 @@ IdempotencyKey = Annotated[
         min_length=1,  # an empty key would make every later empty-key batch a "duplicate"
         max_length=128,
         description="Retry-safe batches: a key seen before stores nothing again",
+    ),
+]
+CallerKey = Annotated[
+    str | None,
+    Parameter(
+        header="X-Continual-Key",
+        required=False,
+        min_length=1,
+        max_length=200,
+        description="Who is asking: a canary answers the same key with the same version",
     ),
 ]
 _data_decoder = msgspec.json.Decoder(DataRequest)
@@ -102,8 +113,10 @@ def _check_before_a_model(svc: Services, data: PredictRequest) -> None:
 Answer = Prediction | BatchPredictions | ColumnarPredictions
 
 
-async def answer_predict(svc: Services, data: PredictRequest) -> Answer:
-    """What ``POST /predict`` answers; the fast lane (``web.front``) calls it too."""
+async def answer_predict(svc: Services, data: PredictRequest, key: str | None = None) -> Answer:
+    """What ``POST /predict`` answers; the fast lane (``web.front``) calls it too.
+
+    ``key``: the caller's ``X-Continual-Key`` (a canary's share is sticky by it)."""
     given = (data.features is not None) + (data.rows is not None) + (data.columns is not None)
     if given != 1:
         raise InvalidInput(
@@ -113,7 +126,7 @@ async def answer_predict(svc: Services, data: PredictRequest) -> Answer:
         _check_before_a_model(svc, data)
     started = time.perf_counter()
     if data.features is not None and data.output == "rows":
-        one = svc.predictor.predict([data.features], name="features")[1][0]
+        one = svc.predictor.predict([data.features], name="features", key=key)[1][0]
         svc.observe_prediction("single", time.perf_counter() - started)
         return one
     batch: list[dict[str, Any]] | Frame
@@ -122,10 +135,10 @@ async def answer_predict(svc: Services, data: PredictRequest) -> Answer:
     else:
         batch = [data.features] if data.features is not None else data.rows or []
     if data.output == "columns":
-        scored = await _off_loop(svc.predictor.score, batch)
+        scored = await _off_loop(functools.partial(svc.predictor.score, key=key), batch)
         out: Answer = ColumnarPredictions(scored.version, scored.columns())
     else:
-        version, rows = await _off_loop(svc.predictor.predict, batch)
+        version, rows = await _off_loop(functools.partial(svc.predictor.predict, key=key), batch)
         out = BatchPredictions(version, rows)
     svc.observe_prediction("batch", time.perf_counter() - started)
     return out
@@ -134,9 +147,20 @@ async def answer_predict(svc: Services, data: PredictRequest) -> Answer:
 _decode_predict = msgspec.json.Decoder(PredictRequest).decode
 
 
-async def predict_lane(svc: Services, body: bytes, _scope: Any) -> bytes:
+async def predict_lane(svc: Services, body: bytes, scope: Any) -> bytes:
     """The fast lane of ``POST /predict`` (``web.front``): any error, Litestar answers."""
-    return msgspec.json.encode(await answer_predict(svc, _decode_predict(body)))
+    return msgspec.json.encode(await answer_predict(svc, _decode_predict(body), caller_key(scope)))
+
+
+def caller_key(scope: Any) -> str | None:
+    """The ``X-Continual-Key`` header of a request, if any (as the route would take it:
+    a key out of bounds is left to Litestar, which answers the 400)."""
+    for name, value in scope["headers"]:
+        if name == b"x-continual-key":
+            if not 1 <= len(value) <= 200:
+                raise ValueError("X-Continual-Key out of bounds")
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _off_loop(fn: Callable[[Any], _T], batch: Sized) -> _T:
@@ -154,9 +178,10 @@ async def _off_loop(fn: Callable[[Any], _T], batch: Sized) -> _T:
     responses=error_responses(400, 401, 409, 413, 422, 503),
     **PROTECTED,
 )
-async def predict(state: State, data: PredictRequest) -> Answer:
-    """Score with the current champion; every prediction gets an id for feedback."""
-    return await answer_predict(state.services, data)
+async def predict(state: State, data: PredictRequest, x_continual_key: CallerKey = None) -> Answer:
+    """Score with the current champion (or a canary, for its share of callers); every
+    prediction gets an id for feedback, and the answer names the version that made it."""
+    return await answer_predict(state.services, data, x_continual_key)
 
 
 @post(

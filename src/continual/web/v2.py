@@ -24,6 +24,7 @@ from continual.core.errors import InvalidInput, NotFound, Unavailable
 from continual.core.types import FeatureSchema
 from continual.services.predict import Scored
 from continual.web.security import PROTECTED, error_responses
+from continual.web.serve import CallerKey, caller_key
 
 
 class InferInput(msgspec.Struct):
@@ -163,12 +164,16 @@ def _outputs(req: InferRequest, scored: Scored, int_labels: bool) -> list[InferO
     return [made[w]() for w in wanted]
 
 
-def infer_answer(svc: Services, name: str, version: str | None, req: InferRequest) -> InferResponse:
-    """Score a V2 request with the champion; the fast lane (``web.front``) calls it too."""
+def infer_answer(
+    svc: Services, name: str, version: str | None, req: InferRequest, key: str | None = None
+) -> InferResponse:
+    """Score a V2 request with the champion (or a canary for its share of callers, unless
+    the path names the version); the fast lane (``web.front``) calls it too."""
     _check_model(svc, name, version)
     bundle = svc.holder.current
     assert bundle is not None  # checked just above
     started = time.perf_counter()
+    pinned = version is not None
     columns = _columns(req, bundle.schema)
     n = len(next(iter(columns.values())))
     if n <= SMALL_BATCH:  # a few rows are cheaper as dicts than as a frame's arrays
@@ -178,9 +183,10 @@ def infer_answer(svc: Services, name: str, version: str | None, req: InferReques
         rows = [
             dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
         ]
-        scored = svc.predictor.score(rows, "inputs")
+        scored = svc.predictor.score(rows, "inputs", key, pinned)
     else:
-        scored = svc.predictor.score(svc.predictor.columns_of(columns, "inputs"))
+        frame = svc.predictor.columns_of(columns, "inputs")
+        scored = svc.predictor.score(frame, "inputs", key, pinned)
     outputs = _outputs(req, scored, bundle.schema.label_kind == "int")
     svc.observe_prediction("single" if n == 1 else "batch", time.perf_counter() - started)
     return InferResponse(name, outputs, scored.version, req.id)
@@ -196,7 +202,7 @@ def _path_model(path: str) -> tuple[str, str | None]:
 async def infer_lane(svc: Services, body: bytes, scope: Scope) -> bytes:
     """The fast lane of infer: decode, score, encode (any error: Litestar answers)."""
     name, version = _path_model(scope["path"])
-    return _encode(infer_answer(svc, name, version, _decode_request(body)))
+    return _encode(infer_answer(svc, name, version, _decode_request(body), caller_key(scope)))
 
 
 _INFER = {
@@ -208,9 +214,12 @@ _INFER = {
 
 
 @post("/v2/models/{name:str}/infer", summary="V2 infer with the champion", **_INFER)
-async def infer(state: State, name: str, data: InferRequest) -> InferResponse:
-    """Each prediction is logged and gets an id (output `prediction_id`) for feedback."""
-    return infer_answer(state.services, name, None, data)
+async def infer(
+    state: State, name: str, data: InferRequest, x_continual_key: CallerKey = None
+) -> InferResponse:
+    """Each prediction is logged and gets an id (output `prediction_id`) for feedback;
+    `model_version` names the version that answered (a canary, for its share)."""
+    return infer_answer(state.services, name, None, data, x_continual_key)
 
 
 @post(

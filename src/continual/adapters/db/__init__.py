@@ -20,6 +20,7 @@ from continual.adapters.db.leases import LeaseRepository
 from continual.adapters.db.meta import CategoryRepository, MetaRepository
 from continual.adapters.db.predictions import PredictionRepository
 from continual.adapters.db.rows import RowRepository
+from continual.adapters.db.shadows import ShadowRepository
 from continual.adapters.db.versions import VersionRepository
 
 __all__ = ["Database", "open_database"]
@@ -37,6 +38,7 @@ class Database:
     versions: VersionRepository
     events: EventRepository
     leases: LeaseRepository
+    shadows: ShadowRepository
 
     def ping(self) -> None:
         """Raise a ``core.errors`` storage error unless the database answers."""
@@ -62,8 +64,9 @@ def open_database(url: str, migrate_now: bool = True) -> Database:
         meta=MetaRepository(db),
         categories=categories,
         rows=RowRepository(db, categories),
-        predictions=PredictionRepository(db),
+        predictions=PredictionRepository(db, categories),
         versions=VersionRepository(db),
         events=EventRepository(db),
         leases=LeaseRepository(db),
+        shadows=ShadowRepository(db),
     )

@@ -69,6 +69,8 @@ class EventRepository:
                 model_version=r.model_version,
                 drift_share=r.drift_share,
                 reason=r.reason,
+                estimated_accuracy=r.estimated_accuracy,
+                estimated_samples=r.estimated_samples or 0,
             )
             for r in reversed(got)
         ]

@@ -9,8 +9,11 @@ from sqlmodel import SQLModel
 
 from continual.adapters.db import tables as _tables  # noqa: F401 - registers the tables
 from continual.adapters.db.base import Db
+from continual.adapters.db.meta import CategoryRepository
 from continual.adapters.db.rows import ROW_COLUMNS, check_reuse, claim
 from continual.core.errors import DuplicateBatch
+from continual.core.frame import Frame, unpack
+from continual.core.types import FeatureSchema
 
 _TABLES = SQLModel.metadata.tables
 _ROWS = _TABLES["labelled_rows"]
@@ -21,8 +24,19 @@ _FEEDBACK = _TABLES["feedback"]
 class PredictionRepository:
     """The prediction log and feedback, which turns a prediction into a labelled row."""
 
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, categories: CategoryRepository) -> None:
         self.db = db
+        self.categories = categories
+
+    def recent_features_of(self, schema: FeatureSchema, version: str, n: int) -> Frame:
+        """Features of the newest ``n`` predictions ``version`` made (for the estimate)."""
+        ph = self.db.ph
+        got = self.db.fetchall(
+            "SELECT feature_values FROM predictions WHERE model_version = "  # noqa: S608
+            f"{ph} ORDER BY created_at DESC LIMIT {ph}",
+            (version, int(n)),
+        )
+        return unpack(schema, [b for (b,) in reversed(got)], self.categories.levels(schema))
 
     def insert_predictions(self, params: list[tuple[str, float, str, bytes, str]]) -> None:
         """Insert (id, created_at, version, packed features, predicted label) tuples."""

@@ -111,6 +111,8 @@ class CheckRow(SQLModel, table=True):
     model_version: str | None = Field(default=None, max_length=32)
     drift_share: float | None = None
     reason: str = ""
+    estimated_accuracy: float | None = None
+    estimated_samples: int = 0
 
 
 class MetaRow(SQLModel, table=True):
@@ -152,3 +154,23 @@ class CategoryRow(SQLModel, table=True):
     code: int = Field(primary_key=True)
     value: str = Field(max_length=1000)
     __table_args__ = (Index("ux_categories_feature_value", "feature", "value", unique=True),)
+
+
+class ShadowPredictionRow(SQLModel, table=True):
+    """What a challenger in shadow predicted on a live request; labelled by feedback."""
+
+    __tablename__ = "shadow_predictions"
+    __table_args__ = (
+        Index("ix_shadow_prediction_id", "prediction_id"),
+        # a trial's evidence: this version's labelled rows, newest first
+        Index("ix_shadow_version_labelled", "version", "labelled_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prediction_id: str = Field(max_length=64)
+    version: str = Field(max_length=32)
+    created_at: float
+    prediction: str
+    label: str | None = None
+    champion_correct: bool | None = None
+    labelled_at: float | None = None

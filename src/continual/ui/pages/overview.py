@@ -28,6 +28,8 @@ _DRIFT_COLUMNS: list[dict[str, Any]] = [
     {"name": "p_value", "label": "p-value", "field": "p_value"},
     {"name": "psi", "label": "PSI", "field": "psi"},
     {"name": "verdict", "label": "Verdict", "field": "verdict", "align": "left"},
+    {"name": "out_of_range", "label": "Out of range", "field": "out_of_range"},
+    {"name": "unseen", "label": "Unseen", "field": "unseen"},
 ]
 _VERDICT = """
 <q-badge :color="props.row.verdict === 'drifted' ? 'negative' : 'positive'"
@@ -40,7 +42,8 @@ _DRIFT_ITEM_SLOT = f"""
   <div class="row items-center justify-between no-wrap q-py-xs">
     <span class="text-weight-medium">{{{{ props.row.feature }}}}</span>
     <span class="text-xs text-grey-8">{{{{ props.row.test }}}} {{{{ props.row.statistic }}}}
-      (p {{{{ props.row.p_value }}}}) · PSI {{{{ props.row.psi }}}}</span>
+      (p {{{{ props.row.p_value }}}}) · PSI {{{{ props.row.psi }}}}
+      · out of range {{{{ props.row.out_of_range }}}} · unseen {{{{ props.row.unseen }}}}</span>
     {_VERDICT}
   </div>
 </div>
@@ -123,7 +126,9 @@ class OverviewPanel:
             self.drift_text = ui.label().classes("text-sm text-slate-600")
             self.drift = (
                 ui.table(
-                    columns=_DRIFT_COLUMNS, rows=drift_rows(data.status.drift), row_key="feature"
+                    columns=_DRIFT_COLUMNS,
+                    rows=drift_rows(data.status.drift, data.status.quality),
+                    row_key="feature",
                 )
                 .props(
                     'flat dense wrap-cells :grid="window.innerWidth < 600" data-testid=drift-table'
@@ -171,7 +176,7 @@ class OverviewPanel:
             self.chart.update()
             self._chart_key = key
         self.drift_text.text = drift_summary(data.status.drift)
-        rows = drift_rows(data.status.drift)
+        rows = drift_rows(data.status.drift, data.status.quality)
         if rows != self.drift.rows:
             self.drift.rows = rows
         self.drift.set_visibility(bool(rows))
