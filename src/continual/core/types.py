@@ -46,10 +46,18 @@ class FeatureSchema(msgspec.Struct, frozen=True):
 
 
 class LabelledBatch(msgspec.Struct, frozen=True):
-    """Validated labelled rows: features normalised to float or str, labels to int or str."""
+    """Validated labelled rows: each row's features normalised to float or str, in the
+    order of ``names`` (the schema's), labels to int or str. The store packs ``values``
+    straight into the matrix; ``rows`` makes dicts only for whoever asks."""
 
-    rows: list[dict[str, FeatureValue]]
+    names: tuple[str, ...]
+    values: list[tuple[FeatureValue, ...]]
     labels: list[Label]
+
+    @property
+    def rows(self) -> list[dict[str, FeatureValue]]:
+        """The rows as dicts (made on each call)."""
+        return [dict(zip(self.names, v, strict=True)) for v in self.values]
 
 
 class Prediction(msgspec.Struct, frozen=True):
