@@ -87,18 +87,16 @@ class Db:
             finally:
                 cursor.close()
 
-    def fetch_columns(
-        self, sql: str, params: tuple[Any, ...], chunk: int = 16_384
-    ) -> Iterator[tuple[tuple[Any, ...], ...]]:
-        """The answer in chunks of ``chunk`` rows, each transposed into its columns (one
-        tuple per column): a caller joins or converts a whole column at once, and a chunk's
-        row tuples are freed before the next is fetched (a million-row read peaks at one
-        chunk of them, not a million)."""
+    def fetch_chunks(
+        self, sql: str, params: tuple[Any, ...], chunk: int = 8192
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The answer through the driver's cursor in lists of at most ``chunk`` rows: a
+        caller turns each into arrays and drops it before the next is fetched."""
         with self.connect() as conn:
             cursor = conn.connection.cursor()
             try:
                 cursor.execute(sql, params)
                 while got := cursor.fetchmany(chunk):
-                    yield tuple(zip(*got, strict=True))
+                    yield got
             finally:
                 cursor.close()
