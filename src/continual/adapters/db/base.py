@@ -89,7 +89,7 @@ class Db:
 
     def fetch_chunks(
         self, sql: str, params: tuple[Any, ...], chunk: int = 8192
-    ) -> Iterator[list[tuple[Any, ...]]]:
+    ) -> Iterator[list[Any]]:
         """The answer through the driver's cursor in lists of at most ``chunk`` rows: a
         caller turns each into arrays and drops it before the next is fetched."""
         with self.connect() as conn:
@@ -97,6 +97,6 @@ class Db:
             try:
                 cursor.execute(sql, params)
                 while got := cursor.fetchmany(chunk):
-                    yield got
+                    yield list(got)
             finally:
                 cursor.close()
