@@ -89,7 +89,7 @@ def pack(
 
 def pack_values(
     schema: FeatureSchema,
-    values: Sequence[Sequence[FeatureValue]],
+    values: Sequence[Sequence[FeatureValue]] | Matrix,
     code_of: Sequence[Mapping[str, int]],
 ) -> Matrix:
     """Validated rows as tuples in schema order to the matrix, categories by
@@ -101,7 +101,7 @@ def pack_values(
     n, k = len(values), len(schema.features)
     numeric = [j for j, f in enumerate(schema.features) if f.kind == "numeric"]
     if len(numeric) == k:
-        return np.array(values, dtype=np.float64).reshape(n, k)
+        return np.asarray(values, dtype=np.float64).reshape(n, k)
     out = np.empty((n, k), dtype=np.float64)
     if numeric:
         pick = itemgetter(*numeric) if len(numeric) > 1 else (lambda v: (v[numeric[0]],))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 Label = int | str
 FeatureValue = float | str
@@ -51,13 +53,14 @@ class LabelledBatch(msgspec.Struct, frozen=True):
     straight into the matrix; ``rows`` makes dicts only for whoever asks."""
 
     names: tuple[str, ...]
-    values: list[tuple[FeatureValue, ...]]
+    values: list[tuple[FeatureValue, ...]] | npt.NDArray[np.float64]  # a matrix: all numeric
     labels: list[Label]
 
     @property
     def rows(self) -> list[dict[str, FeatureValue]]:
         """The rows as dicts (made on each call)."""
-        return [dict(zip(self.names, v, strict=True)) for v in self.values]
+        values = self.values.tolist() if isinstance(self.values, np.ndarray) else self.values
+        return [dict(zip(self.names, v, strict=True)) for v in values]
 
 
 class Prediction(msgspec.Struct, frozen=True):

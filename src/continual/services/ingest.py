@@ -29,6 +29,7 @@ from continual.core.schema import (
     validate_labelled,
 )
 from continual.core.types import FeatureSchema, Label, LabelledBatch
+from continual.services.csvbody import numeric_batch
 from continual.services.holder import ModelHolder
 from continual.services.predict import PredictionLog
 
@@ -121,6 +122,10 @@ class IngestService:
             textual = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidInput("body: CSV must be UTF-8 text", {"field": "body"}) from None
+        schema = self.schema()
+        plain = None if schema is None else numeric_batch(textual, schema, self.max_rows)
+        if plain is not None:  # numbers only: parsed in C (services/csvbody.py)
+            return self._store(plain, "data", batch_key)
         reader = csv.reader(io.StringIO(textual))
         header = next(reader, None)
         if not header:
