@@ -80,3 +80,73 @@ def test_fast_and_field_by_field_checks_agree(monkeypatch: pytest.MonkeyPatch) -
 def test_integers_become_floats_in_schema_order() -> None:
     rows = [{"b": 2, "a": 1.5}]
     assert schema_mod.validate_unlabelled(rows, NUMERIC, 10) == [{"a": 1.5, "b": 2.0}]
+
+
+# ---- CSV: the numpy fast path (services/csvbody.py) against the general path ----------
+
+CSV_CELLS = ["1.5", "-2", " 3 ", "1e3", "1_000", "nan", "inf", "", "1e400", '"4"', "x", "0x1"]
+CSV_LABELS = ["0", "1", " 1", "1.0", "", "9007199254740993", "+1", "x"]
+
+
+def _csv_body(rng: random.Random) -> str:
+    header = rng.choice(
+        ["a,b,target"] * 3 + ["b,target,a", "a,b,target,z", "a,target", "a,a,target"]
+    )
+    lines = [header]
+    for _ in range(rng.randint(0, 3)):
+        cells = [
+            rng.choice(CSV_LABELS if rng.random() < 0.15 else ["0", "1", " 1"])
+            if name == "target"
+            else rng.choice(CSV_CELLS if rng.random() < 0.1 else CSV_CELLS[:4])
+            for name in header.split(",")
+        ]
+        if rng.random() < 0.05:
+            cells.append("7")  # a row one cell too long
+        lines.append(",".join(cells))
+        if rng.random() < 0.05:
+            lines.append(rng.choice(["", " ", "\r"]))
+    end = rng.choice(["\n", "\r\n"])
+    return end.join(lines) + rng.choice(["", end])
+
+
+def _stored_csv(body: str, fast: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from continual.core.clock import SystemClock
+    from continual.services import ingest as ingest_mod
+    from continual.services.holder import ModelHolder
+    from continual.services.predict import PredictionLog
+    from tests.fakes import FakeStorage
+
+    storage = FakeStorage()
+    storage.meta.schema = NUMERIC
+    service = ingest_mod.IngestService(
+        storage.meta,
+        storage.categories,
+        storage.rows,
+        storage.predictions,
+        ModelHolder(),
+        PredictionLog(storage.predictions, storage.categories, 10),
+        SystemClock(),
+        "target",
+        3,
+    )
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(ingest_mod, "numeric_batch", lambda *_: None)
+        outcome = _outcome(service.add_csv, body.encode())
+    return outcome, [(r[3], r[4]) for r in storage.rows.stored]
+
+
+def test_csv_fast_path_stores_and_refuses_as_the_general_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CSV body of numbers is stored with the same values, or refused with the same
+    error, whether numpy parses it or the csv module does."""
+    rng = random.Random(11)
+    taken = 0
+    for _ in range(600):
+        body = _csv_body(rng)
+        quick = _stored_csv(body, True, monkeypatch)
+        slow = _stored_csv(body, False, monkeypatch)
+        assert quick == slow, body
+        taken += quick[0][0] == "ok"
+    assert taken > 150  # the bodies exercise acceptance, not only refusals

@@ -9,7 +9,7 @@ import structlog
 from litestar import Litestar
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from continual.adapters import models
+from continual.adapters import heap, models
 from continual.bootstrap import Services, bootstrap
 from continual.core.clock import Clock
 from continual.jobs import start_jobs
@@ -45,6 +45,8 @@ def create_app(
         # one BLAS / OpenMP thread: two on a busy 2-core box slowed batch predictions
         # 5-67x, and single HistGradientBoosting predictions far more
         limits = models.one_thread()
+        # large request bodies and batch arrays go back to the OS when freed (adapters/heap)
+        heap.keep_large_blocks_mapped()
         await services.start()
         scheduler = start_jobs(services)
         if services.api_key_file is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 Label = int | str
 FeatureValue = float | str
@@ -46,10 +48,19 @@ class FeatureSchema(msgspec.Struct, frozen=True):
 
 
 class LabelledBatch(msgspec.Struct, frozen=True):
-    """Validated labelled rows: features normalised to float or str, labels to int or str."""
+    """Validated labelled rows: each row's features normalised to float or str, in the
+    order of ``names`` (the schema's), labels to int or str. The store packs ``values``
+    straight into the matrix; ``rows`` makes dicts only for whoever asks."""
 
-    rows: list[dict[str, FeatureValue]]
+    names: tuple[str, ...]
+    values: list[tuple[FeatureValue, ...]] | npt.NDArray[np.float64]  # a matrix: all numeric
     labels: list[Label]
+
+    @property
+    def rows(self) -> list[dict[str, FeatureValue]]:
+        """The rows as dicts (made on each call)."""
+        values = self.values.tolist() if isinstance(self.values, np.ndarray) else self.values
+        return [dict(zip(self.names, v, strict=True)) for v in values]
 
 
 class Prediction(msgspec.Struct, frozen=True):

@@ -17,17 +17,19 @@ import msgspec
 from continual.adapters.models import synthetic
 from continual.core.clock import Clock
 from continual.core.errors import DuplicateBatch, InvalidInput
-from continual.core.frame import Frame, digest, pack
+from continual.core.frame import Frame, digest, levels_of, pack_values
 from continual.core.ports import CategoryPort, MetaPort, PredictionsPort, RowsPort, ShadowsPort
 from continual.core.schema import (
     check_batch_size,
     check_label,
     infer_schema,
+    labelled_columns,
     parse_csv_label,
     parse_csv_value,
     validate_labelled,
 )
 from continual.core.types import FeatureSchema, Label, LabelledBatch
+from continual.services.csvbody import numeric_batch
 from continual.services.holder import ModelHolder
 from continual.services.predict import PredictionLog
 from continual.services.quality import QualityCounter
@@ -125,6 +127,10 @@ class IngestService:
             textual = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidInput("body: CSV must be UTF-8 text", {"field": "body"}) from None
+        schema = self.schema()
+        plain = None if schema is None else numeric_batch(textual, schema, self.max_rows)
+        if plain is not None:  # numbers only: parsed in C (services/csvbody.py)
+            return self._store(plain, "data", batch_key)
         reader = csv.reader(io.StringIO(textual))
         header = next(reader, None)
         if not header:
@@ -148,8 +154,9 @@ class IngestService:
         fixing = schema is None
         if schema is None:
             schema = _infer_csv(header, cells, self.label)
-        rows = _typed_columns(header, cells, schema) or _typed_rows(header, cells, schema)
-        batch = validate_labelled(rows, schema, self.max_rows)
+        columns = _typed_columns(header, cells, schema)
+        fast = None if columns is None else labelled_columns(header, columns, schema)
+        batch = fast or validate_labelled(_typed_rows(header, cells, schema), schema, self.max_rows)
         if fixing:
             held = self.fix_schema(schema)
             if held != schema:
@@ -181,16 +188,18 @@ class IngestService:
         schema = self.schema()
         assert schema is not None  # validation fixed it
         labels = list(map(str, batch.labels))
-        codes = self.categories.codes(schema, batch.rows)
-        x = Frame(schema, pack(schema, batch.rows, codes), ())
+        categorical = any(f.kind == "categorical" for f in schema.features)
+        codes = self.categories.codes(schema, batch.rows if categorical else [])
+        x = Frame(schema, pack_values(schema, batch.values, codes), levels_of(codes))
         blobs = x.blobs()
         if self.quality is not None:
             self.quality.observe(schema, x.values, codes)
         bundle = self.holder.current
         scored_by: str | None = None
-        correct: list[bool | None] = [None] * len(batch.rows)
+        correct: list[bool | None] = [None] * len(batch.labels)
         if bundle is not None and bundle.schema == schema:
-            predicted = bundle.model.labels_of(bundle.model.predict_rows(batch.rows))
+            # scored from the packed matrix: whole columns, no second pass over the dicts
+            predicted = bundle.model.labels_of(bundle.model.predict_rows(x))
             correct = [p == t for p, t in zip(predicted, batch.labels, strict=True)]
             scored_by = bundle.version
         key_digest = None if batch_key is None else digest(blobs, labels)
@@ -201,7 +210,7 @@ class IngestService:
         except DuplicateBatch:
             return IngestResult(0, None, None, duplicate=True)
         n_correct = None if scored_by is None else sum(bool(c) for c in correct)
-        return IngestResult(len(batch.rows), scored_by, n_correct)
+        return IngestResult(len(batch.labels), scored_by, n_correct)
 
     # ---- feedback ---------------------------------------------------------------------
     def feedback(
@@ -281,10 +290,11 @@ def _typed_rows(
 
 def _typed_columns(
     header: list[str], cells: list[list[str]], schema: FeatureSchema
-) -> list[dict[str, object]] | None:
-    """``_typed_rows`` a column at a time (``float``, ``int`` and ``str.strip`` mapped over
-    each column loop in C, ~3x faster); ``None`` when a cell does not parse or a column is
-    not in the schema, and ``_typed_rows`` then names the first bad cell."""
+) -> list[list[object]] | None:
+    """The cells parsed a column at a time, in header order (``float``, ``int`` and
+    ``str.strip`` mapped over each column loop in C, ~3x ``_typed_rows``); ``None`` when a
+    cell does not parse or a column is not in the schema, and ``_typed_rows`` then names
+    the first bad cell."""
     kinds = {f.name: f.kind for f in schema.features}
     columns: list[list[object]] = []
     try:
@@ -307,7 +317,7 @@ def _typed_columns(
             columns.append(parsed)
     except ValueError:
         return None
-    return [dict(zip(header, values, strict=True)) for values in zip(*columns, strict=True)]
+    return columns
 
 
 def _is_number(raw: str) -> bool:

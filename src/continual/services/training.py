@@ -73,7 +73,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         )
     x_train, y_train = train_raw.x, train_raw.y
     x_hold, y_hold = holdout_raw.x, holdout_raw.y
-    classes = sorted({str(y) for y in y_train})
+    classes = sorted(str(y) for y in set(y_train))  # a set first: no str() per row
     if len(classes) < 2:
         raise TrainingFailed(
             f"the training window holds one class only ({classes[0]})", {"classes": classes}

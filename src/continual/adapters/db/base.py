@@ -86,3 +86,17 @@ class Db:
                 return list(cursor.fetchall())
             finally:
                 cursor.close()
+
+    def fetch_chunks(
+        self, sql: str, params: tuple[Any, ...], chunk: int = 8192
+    ) -> Iterator[list[Any]]:
+        """The answer through the driver's cursor in lists of at most ``chunk`` rows: a
+        caller turns each into arrays and drops it before the next is fetched."""
+        with self.connect() as conn:
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                while got := cursor.fetchmany(chunk):
+                    yield list(got)
+            finally:
+                cursor.close()

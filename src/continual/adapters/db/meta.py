@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 from continual.adapters.db import tables as _tables  # noqa: F401 - registers the tables
 from continual.adapters.db.base import Db
-from continual.core.frame import Levels
+from continual.core.frame import Levels, levels_of
 from continual.core.types import FeatureSchema, FeatureValue
 
 _META = SQLModel.metadata.tables["meta"]
@@ -119,11 +119,4 @@ class CategoryRepository:
     def levels(self, schema: FeatureSchema) -> Levels:
         """Per feature, code -> value, as read now (a frame decodes its codes with it)."""
         self._load()
-        out: list[tuple[str, ...]] = []
-        for f in schema.features:
-            table = self._codes.get(f.name, {})
-            by_code = [""] * (max(table.values(), default=-1) + 1)
-            for value, code in table.items():
-                by_code[code] = value
-            out.append(tuple(by_code))
-        return tuple(out)
+        return levels_of([self._codes.get(f.name, {}) for f in schema.features])

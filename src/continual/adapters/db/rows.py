@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +17,7 @@ from continual.adapters.db.base import Db
 from continual.adapters.db.meta import CategoryRepository
 from continual.core.errors import Conflict, DuplicateBatch
 from continual.core.frame import Frame, Labelled, labels_from, unpack
-from continual.core.types import DataSummary, FeatureSchema
+from continual.core.types import DataSummary, FeatureSchema, Label
 
 _TABLES = SQLModel.metadata.tables
 _ROWS = _TABLES["labelled_rows"]
@@ -124,14 +126,31 @@ class RowRepository:
         return Labelled(ids, x, labels_from(schema, [r[2] for r in got]))
 
     def recent_rows(self, schema: FeatureSchema, n: int) -> Labelled:
-        """The ``n`` newest labelled rows, oldest first, as arrays."""
+        """The ``n`` newest labelled rows, oldest first, as arrays.
+
+        The driver's cursor, a chunk of rows at a time (a million-row read holds one chunk
+        of row tuples, not a million): each chunk's ids become one int64 array and its
+        blocks one joined ``bytes`` (``frombuffer`` of their join is the matrix); integer
+        labels are cast by the database (no ``str`` made and parsed per row)."""
+        label = "CAST(label AS BIGINT)" if schema.label_kind == "int" else "label"
         sql = (
-            "SELECT id, feature_values, label FROM labelled_rows "  # noqa: S608 - constant SQL
+            f"SELECT id, feature_values, {label} FROM labelled_rows "  # noqa: S608 - constant SQL
             f"ORDER BY id DESC LIMIT {self.db.ph}"
         )
-        got = self.db.fetchall(sql, (int(n),))
-        got.reverse()
-        return self._labelled(schema, got)
+        ids: list[npt.NDArray[np.int64]] = []
+        blocks: list[bytes] = []
+        labels: list[list[Label]] = []
+        for got in self.db.fetch_chunks(sql, (int(n),)):
+            got.reverse()  # newest first as read; oldest first wanted
+            ids.append(np.fromiter((r[0] for r in got), dtype=np.int64, count=len(got)))
+            blocks.append(b"".join([r[1] for r in got]))
+            labels.append([r[2] for r in got])
+        ids.reverse()
+        blocks.reverse()
+        labels.reverse()
+        x = unpack(schema, blocks, self.categories.levels(schema))
+        id_array = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        return Labelled(id_array, x, list(chain.from_iterable(labels)))
 
     def rows_by_ids(self, schema: FeatureSchema, ids: Iterable[int]) -> Labelled:
         """Labelled rows by id (for replay samples), in id order."""
