@@ -197,6 +197,7 @@ def test_replicas_behind_nginx_survive_a_killed_holder_and_a_rolling_restart(
         phases["new_champion"] = time.monotonic() - began
         restart.result(120)
         restarter.shutdown()
+        time.sleep(5)  # every replica up gets its 5 s to serve it before the rollout
         fleet.down.append((killed, t_kill, time.time()))
 
         phases["restarted"] = time.monotonic() - began
