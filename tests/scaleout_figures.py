@@ -90,10 +90,9 @@ def promotions(fleet: Any, watcher: Any, engine: sa.Engine, since: float) -> dic
         )
         delays = {}
         for port in fleet.ports:
-            if at < since or any(
-                p == port and a - 1 <= at <= b + PROMOTION_BOUND for p, a, b in fleet.down
-            ):
-                continue  # not watched yet, or down around the promotion
+            down = [(p, a, b) for p, a, b in fleet.down if p == port]
+            if at < since or any(a <= at + PROMOTION_BOUND and b >= at for _, a, b in down):
+                continue  # not watched yet, or down within the bound after the promotion
             seen = watcher.serving_since(port, version)
             delays[str(port)] = None if seen is None else round(max(0.0, seen - at), 2)
         out[version] = {
