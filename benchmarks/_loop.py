@@ -163,7 +163,9 @@ def replay_server(
                             verdict.get("model_type"),
                             r.get("estimated_accuracy"),
                             n_est,
-                            realized_on(correct, answered_by, labels, r.get("model_version"), n_est),
+                            realized_on(
+                                correct, answered_by, labels, r.get("model_version"), n_est
+                            ),
                         )
                     )
         finally:

@@ -304,9 +304,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Config, argparse.Namespace
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--no-figures", action="store_true", help="draw no PNGs")
     p.add_argument("--section", default="adaptation", help="the section of the doc to write")
-    p.add_argument(
-        "--estimate-only", action="store_true", help="write only the estimate's table"
-    )
+    p.add_argument("--estimate-only", action="store_true", help="write only the estimate's table")
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--figures", type=Path, default=ROOT / "docs" / "benchmarks")
     a = p.parse_args(argv)
@@ -390,6 +388,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             )
     result = evaluate(cfg, streams, outcomes)
+    if args.estimate_only:
+        text = estimate_report(cfg, seconds, outcomes, streams)
+        print(text)
+        if not args.no_write:
+            write_section(args.section, text, args.doc)
+        return
     pictures = [] if args.no_figures else figures(result, outcomes, args.figures)
     text = report(result, cfg, command, seconds, pictures, args.doc, outcomes)
     print()
@@ -397,6 +401,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.no_write:
         title = "## Adaptation (quick set)" if args.section.endswith("quick") else "## Adaptation"
         write_section(args.section, f"{title}\n\n{text}", args.doc)
+
+
+def estimate_report(
+    cfg: Config,
+    seconds: float,
+    outcomes: Sequence[Outcome],
+    streams: dict[tuple[str, int], Stream],
+) -> str:
+    """The estimate's section alone (``--estimate-only``)."""
+    command = (
+        f"uv run python benchmarks/adaptation.py --streams {','.join(cfg.streams)} "
+        f"--labels {','.join(cfg.variants)} --seeds {','.join(map(str, cfg.seeds))} "
+        f"--no-peers --estimate-only --jobs {cfg.jobs} --section adaptation-estimate"
+    )
+    return "\n\n".join(
+        [
+            "## Estimated accuracy while labels are late",
+            f"Command: `{command}` ({seconds / 60:.0f} min wall; {machine()}). Segments of "
+            f"{cfg.segment_rows:,} rows after {cfg.warmup_rows:,} warm-up rows, seeds "
+            f"{', '.join(map(str, cfg.seeds))}; labels {cfg.delay} rows late (`delayed`) or "
+            "half of them never (`half`); at each `POST /check` (every "
+            f"{cfg.check_every} rows) the check's `estimated_accuracy` against the accuracy "
+            "the very rows it was taken over realized once their labels came (those that "
+            "ever came); seeds pooled:",
+            estimates(outcomes, streams),
+        ]
+    )
 
 
 if __name__ == "__main__":

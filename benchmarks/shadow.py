@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdict = "met" if shadow_ratio <= TARGET else "missed"
     body = "\n".join(
         [
-            "### Shadow and canary on the predict path",
+            "## Shadow and canary on the predict path",
             "",
             f"`uv run python benchmarks/shadow.py --rounds {args.rounds} --requests "
             f"{args.requests} --seconds {args.seconds:g} --connections {args.connections} "
