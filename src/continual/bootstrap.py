@@ -53,6 +53,7 @@ class Services:
     ingest: IngestService
     alerts: Alerts
     worker: Worker
+    fetcher: Worker  # model downloads (the training worker's own when it is shared)
     registry: Registry
     retrainer: RetrainService
     monitor: Monitor
@@ -112,10 +113,13 @@ class Services:
         # or killed at once (a crash loop, a test) never pays ~5 s of CPU for a worker.
         # A retrain asked for before then prepares the store itself and says so.
         await asyncio.sleep(WARM_UP_DELAY_SECONDS)
-        try:
-            await self.retrainer.prepare()
-        except ContinualError as exc:
-            log.warning("warm_up_failed", error=exc.message)
+        # the download worker first: a champion promoted elsewhere must not wait on
+        # the training worker's minute of imports and store preparation
+        for prepare in (self.registry.prepare_fetcher, self.retrainer.prepare):
+            try:
+                await prepare()
+            except ContinualError as exc:
+                log.warning("warm_up_failed", error=exc.message)
 
     async def stop(self) -> None:
         """Flush predictions, finish alerts, stop the worker (unless it is shared)."""
@@ -133,6 +137,7 @@ class Services:
         await self.alerts.close()
         if self.owns_worker:
             self.worker.close()
+            self.fetcher.close()
         self._database.close()
 
 
@@ -173,7 +178,8 @@ def bootstrap(
     alerts = Alerts(db.events, clock, settings)
     owns_worker = worker is None
     worker = worker or Worker()
-    registry = Registry(db.versions, db.meta, holder, worker, alerts, clock, settings)
+    fetcher = Worker() if owns_worker else worker
+    registry = Registry(db.versions, db.meta, holder, worker, alerts, clock, settings, fetcher)
     leases = LeaseKeeper(db.leases, db.meta, settings.replica_id, settings.lease_ttl_seconds, clock)
     retrainer = RetrainService(
         db.meta, db.versions, leases, registry, worker, alerts, clock, settings
@@ -222,6 +228,7 @@ def bootstrap(
         ingest=ingest,
         alerts=alerts,
         worker=worker,
+        fetcher=fetcher,
         registry=registry,
         retrainer=retrainer,
         leases=leases,

@@ -37,8 +37,8 @@ def set_alias(tracking_cfg: TrackingConfig, version: str) -> str | None:
     return before
 
 
-def fetch_blob(tracking_cfg: TrackingConfig, version: str, onnx: bool = False) -> bytes:
-    """Download our serialised model (or its ONNX form) for ``version`` from MLflow."""
+def prepare_download(tracking_cfg: TrackingConfig) -> None:
+    """Import and configure MLflow in a download worker (``fetch_blob`` is then quick)."""
     from continual.adapters import tracking
 
     tracking.configure(
@@ -47,6 +47,13 @@ def fetch_blob(tracking_cfg: TrackingConfig, version: str, onnx: bool = False) -
         tracking_cfg.timeout,
         tracking_cfg.retries,
     )
+
+
+def fetch_blob(tracking_cfg: TrackingConfig, version: str, onnx: bool = False) -> bytes:
+    """Download our serialised model (or its ONNX form) for ``version`` from MLflow."""
+    from continual.adapters import tracking
+
+    prepare_download(tracking_cfg)
     artifact = tracking.ARTIFACT_ONNX if onnx else tracking.ARTIFACT_BLOB
     return tracking.download_blob(tracking_cfg.model_name, version, artifact)
 

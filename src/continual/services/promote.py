@@ -21,7 +21,7 @@ from continual.core.errors import ContinualError, NotFound, Unavailable
 from continual.core.ports import MetaPort, VersionsPort
 from continual.core.types import FeatureSchema, ModelRecord
 from continual.services.alerts import Alerts
-from continual.services.artifacts import fetch_blob, set_alias
+from continual.services.artifacts import fetch_blob, prepare_download, set_alias
 from continual.services.holder import ModelBundle, ModelHolder
 from continual.services.trainjob import TrackingConfig
 from continual.services.worker import Worker
@@ -42,11 +42,15 @@ class Registry:
         alerts: Alerts,
         clock: Clock,
         settings: Settings,
+        fetcher: Worker | None = None,
     ) -> None:
         self.versions = versions
         self.meta = meta
         self.holder = holder
         self.worker = worker
+        # downloads go to a worker of their own: a replica whose training worker is busy
+        # (its start-up warm-up, a retrain) would otherwise serve a new champion late
+        self.fetcher = fetcher or worker
         self.alerts = alerts
         self.clock = clock
         self.models_dir = settings.models_dir
@@ -76,11 +80,16 @@ class Registry:
             return blob
         except (OSError, ValueError) as exc:
             log.warning("local_model_unusable", version=record.version, reason=type(exc).__name__)
-        blob = await self.worker.run(self.timeout, fetch_blob, self.tracking, record.version)
+        blob = await self.fetcher.run(self.timeout, fetch_blob, self.tracking, record.version)
         loads_verified_digest(blob, record.sha256)
         await asyncio.to_thread(write_atomic, path, blob)
         log.info("model_fetched", version=record.version, bytes=len(blob), source="mlflow")
         return blob
+
+    async def prepare_fetcher(self) -> None:
+        """Import MLflow in the download worker ahead of the first champion to fetch."""
+        if self.fetcher is not self.worker:
+            await self.fetcher.run(self.timeout, prepare_download, self.tracking)
 
     async def _onnx(self, record: ModelRecord) -> bytes | None:
         """The verified ONNX bytes of a tree-family version: the local copy, else MLflow
@@ -104,7 +113,7 @@ class Registry:
         except (OSError, ValueError) as exc:
             log.warning("local_onnx_unusable", version=record.version, reason=type(exc).__name__)
         try:
-            blob = await self.worker.run(
+            blob = await self.fetcher.run(
                 self.timeout, fetch_blob, self.tracking, record.version, True
             )
             loads_verified_digest(blob, digest)
