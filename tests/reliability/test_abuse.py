@@ -21,7 +21,16 @@ from continual.web import security
 from tests.receiver import Receiver
 from tests.reliability.harness import RelServer, record, wait_until
 
-PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/model-status"), ("GET", "/metrics")}
+PUBLIC = {
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/model-status"),
+    ("GET", "/metrics"),
+    # the Open Inference Protocol's server probes, public as its clients expect
+    ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+}
 
 
 @pytest.fixture(scope="module")
