@@ -38,6 +38,9 @@ def served(
             "CONTINUAL_ALERT_TIMEOUT_SECONDS": "1",
             "CONTINUAL_MAX_BODY_BYTES": "65536",
             "CONTINUAL_TRAIN_WINDOW": "600",
+            # eight wrong keys to each of the ~25 protected routes: more than the 120 a
+            # minute after which a client gets 429 (test_rate_limit checks that limit)
+            "CONTINUAL_RATE_LIMIT_AUTH_FAILURES": "0",
         },
         template=mlflow_template,
     )

@@ -146,9 +146,3 @@ class CanaryRequest(msgspec.Struct, forbid_unknown_fields=True):
     """The share of traffic a canary answers (default ``CONTINUAL_CANARY_PERCENT``)."""
 
     percent: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
-
-
-class TrialRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """Why a trial is ended or promoted by hand."""
-
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = "by hand"

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from continual.bootstrap import Services
 from continual.services.trials import TrialView
-from continual.web.schemas import CanaryRequest, TrialRequest
+from continual.web.schemas import CanaryRequest
 from continual.web.security import PROTECTED, error_responses
 
 Version = Annotated[str, Parameter(max_length=32)]
@@ -66,10 +66,10 @@ async def trial(state: State) -> TrialView:
     responses=error_responses(400, 401, 404),
     **PROTECTED,
 )
-async def end_trial(state: State, data: TrialRequest | None = None) -> TrialView:
+async def end_trial(state: State) -> TrialView:
     """404 when none runs."""
     svc: Services = state.services
-    return await svc.trials.end("ended by hand" if data is None else data.reason)
+    return await svc.trials.end("ended by hand")
 
 
 @post(
@@ -80,11 +80,10 @@ async def end_trial(state: State, data: TrialRequest | None = None) -> TrialView
     responses=error_responses(400, 401, 404, 503),
     **PROTECTED,
 )
-async def promote_trial(state: State, data: TrialRequest | None = None) -> TrialView:
+async def promote_trial(state: State) -> TrialView:
     """Its live evidence goes into the promotion's event; 404 when none runs."""
     svc: Services = state.services
-    reason = "promoted by hand from its trial" if data is None else data.reason
-    return await svc.trials.promote(reason)
+    return await svc.trials.promote("promoted by hand from its trial")
 
 
 ROUTES: list[Any] = [shadow, canary, trial, end_trial, promote_trial]
