@@ -290,11 +290,7 @@ def _fast_labelled(
         labels: list[Any] = [row[label] for row in rows]
     except KeyError:
         return None
-    kinds = set(map(type, labels))
-    if schema.label_kind == "int":
-        if kinds != {int} or min(labels) < -(2**53) or max(labels) > 2**53:
-            return None
-    elif kinds != _STR_TYPES or not all(labels):
+    if not _labels_ok(labels, schema):
         return None
     # a label column that is also a feature name (or a duplicate) is left to the slow path
     if label in schema.names:
@@ -303,6 +299,14 @@ def _fast_labelled(
     if values is None:
         return None
     return LabelledBatch(schema.names, values, labels)
+
+
+def _labels_ok(labels: list[Any], schema: FeatureSchema) -> bool:
+    """Whether every label is of the schema's kind (and an int one within 2**53)."""
+    kinds = set(map(type, labels))
+    if schema.label_kind == "int":
+        return kinds == {int} and min(labels) >= -(2**53) and max(labels) <= 2**53
+    return kinds == _STR_TYPES and all(labels)
 
 
 def labelled_columns(
@@ -317,11 +321,7 @@ def labelled_columns(
         return None
     by_name = dict(zip(header, columns, strict=True))
     labels = list(by_name[label])
-    kinds = set(map(type, labels))
-    if schema.label_kind == "int":
-        if kinds != {int} or min(labels) < -(2**53) or max(labels) > 2**53:
-            return None
-    elif kinds != _STR_TYPES or not all(labels):
+    if not _labels_ok(labels, schema):
         return None
     for f in schema.features:
         column = list(by_name[f.name])
