@@ -45,6 +45,14 @@ def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+@pytest.fixture(scope="session", autouse=True)
+def servers_get_a_migrated_mlflow_store(mlflow_template: Path) -> None:
+    """Every ``tests.server.Server`` starts from the migrated store (unless it asks not to)."""
+    from tests import server
+
+    server.MLFLOW_TEMPLATE = mlflow_template
+
+
 @pytest.fixture(scope="session")
 def worker() -> Iterator[Worker]:
     """One training worker process for the whole session."""

@@ -97,7 +97,9 @@ def test_the_first_retrain_after_start_says_it_prepares_the_tracking_store(
     start-up shows on stderr that the tracking store is being prepared and answers how long
     that took; the next retrain waits for nothing."""
     key = "first-run-key-0123456789"
-    server = Server(tmp_path / "data", {"API_KEY": key, "CONTINUAL_SCHEDULER": "false"})
+    server = Server(
+        tmp_path / "data", {"API_KEY": key, "CONTINUAL_SCHEDULER": "false"}, fresh_mlflow=True
+    )
     server.start()
     try:
         r = httpx.post(
