@@ -98,7 +98,7 @@ def test_the_first_retrain_after_start_says_it_prepares_the_tracking_store(
     that took; the next retrain waits for nothing."""
     key = "first-run-key-0123456789"
     server = Server(
-        tmp_path / "data", {"API_KEY": key, "CONTINUAL_SCHEDULER": "false"}, fresh_mlflow=True
+        tmp_path / "data", {"API_KEY": key, "CONTINUAL_SCHEDULER": "false"}, first_run=True
     )
     server.start()
     try:

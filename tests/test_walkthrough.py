@@ -99,7 +99,7 @@ def test_the_readme_walkthrough_answers_what_it_says(tmp_path: Path, mlflow_temp
     (here / "data").symlink_to(data)
     # the defaults a user gets (scheduler on, 30 s checks, 60 s cooldown), no API_KEY: a
     # generated key in ./data/api_key, as the walkthrough reads it
-    server = Server(data, {"CONTINUAL_LOG_JSON": "false"}, fresh_mlflow=True).start(timeout=90)
+    server = Server(data, {"CONTINUAL_LOG_JSON": "false"}, first_run=True).start(timeout=90)
     try:
         script = "set -u\n" + "".join(
             f"{s.command}\nprintf '\\n{MARK} {i}\\n'\n" for i, s in enumerate(steps)
