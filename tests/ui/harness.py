@@ -52,6 +52,8 @@ def start_dashboard(
             "API_KEY": API_KEY,
             "CONTINUAL_DASHBOARD": "true",
             "CONTINUAL_DASHBOARD_PASSWORD": PASSWORD,
+            # the default pool, as a user's dashboard has it (tests.server fits one family)
+            "CONTINUAL_MODELS": "logistic_regression,hist_gradient_boosting",
             **(env or {}),
         },
     ).start()
