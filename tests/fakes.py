@@ -1,24 +1,34 @@
-"""In-memory fakes of the storage ports (``core.ports``), for service tests that need no
-database: handed to ``bootstrap(settings, database=FakeStorage())``."""
+"""In-memory fakes of our ports (``core.ports``), for service tests that need no database,
+no MLflow and no webhook receiver: handed to ``bootstrap(settings, database=FakeStorage(),
+notifier=FakeNotifier(), registry=FakeRegistry(), worker=InlineWorker())``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import msgspec
 import numpy as np
 
-from continual.core.errors import DuplicateBatch
+from continual.core.errors import DuplicateBatch, NotFound, TrackingUnavailable
 from continual.core.frame import Frame, Labelled, labels_from, unpack
 from continual.core.types import (
+    CandidateRun,
     CheckRecord,
     DataSummary,
+    Delivery,
     Event,
     FeatureSchema,
     FeatureValue,
+    Logged,
     ModelRecord,
     ServedPeriod,
 )
+from continual.services.worker import Worker
+
+T = TypeVar("T")
 
 
 class FakeMeta:
@@ -155,10 +165,12 @@ class FakePredictions:
 
 
 class FakeVersions:
-    """No versions until a test adds them."""
+    """No versions until a test adds them; a promotion writes its event to ``events``."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: FakeEvents) -> None:
         self.records: dict[str, ModelRecord] = {}
+        self.periods: list[ServedPeriod] = []
+        self.events = events
 
     def add_version(self, record: ModelRecord, reference: dict[str, Any]) -> None:
         self.records[record.version] = record
@@ -178,10 +190,23 @@ class FakeVersions:
     def promote(
         self, version: str, at: float, reason: str, event: tuple[str, str, dict[str, Any]]
     ) -> str | None:
-        raise NotImplementedError  # no test of these fakes promotes
+        old = self.champion()
+        if old is not None:
+            self.records[old.version] = msgspec.structs.replace(
+                old, status="retired", retired_at=at
+            )
+            self.periods[-1] = msgspec.structs.replace(
+                self.periods[-1], ended_at=at, end_reason=f"replaced by version {version}"
+            )
+        self.records[version] = msgspec.structs.replace(
+            self.records[version], status="champion", promoted_at=at, retired_at=None
+        )
+        self.periods.append(ServedPeriod(version, at, None, reason, None))
+        self.events.add_event(at, *event)
+        return None if old is None else old.version
 
     def served_periods(self, limit: int = 100) -> list[ServedPeriod]:
-        return []
+        return self.periods[::-1][:limit]
 
 
 class FakeEvents:
@@ -252,8 +277,8 @@ class FakeStorage:
         self.categories = FakeCategories()
         self.rows = FakeRows(self.categories)
         self.predictions = FakePredictions(self.categories)
-        self.versions = FakeVersions()
         self.events = FakeEvents()
+        self.versions = FakeVersions(self.events)
         self.leases = FakeLeases()
         self.shadows = FakeShadows()
 
@@ -261,4 +286,117 @@ class FakeStorage:
         return None
 
     def close(self) -> None:
+        return None
+
+
+class FakeRegistry:
+    """A model registry in memory: each version's bytes, the champion alias, the calls.
+
+    Its state lives in the process that calls it: give the services an ``InlineWorker``
+    with it (a pickled copy in a worker process would change only itself). ``down``
+    makes every call fail as an unreachable MLflow does."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, tuple[bytes, bytes | None]] = {}
+        self.alias: str | None = None
+        self.calls: list[tuple[str, ...]] = []
+        self.down = False
+
+    def _call(self, *call: str) -> None:
+        self.calls.append(call)
+        if self.down:
+            raise TrackingUnavailable("MLflow did not answer", {"reason": "fake"})
+
+    def register(self, blob: bytes, onnx_blob: bytes | None = None) -> str:
+        """Register ``blob`` as the next version, as a retrain in the worker would."""
+        version = str(len(self.blobs) + 1)
+        self.blobs[version] = (blob, onnx_blob)
+        return version
+
+    def prepare(self) -> None:
+        self._call("prepare")
+
+    def log_retrain(
+        self,
+        *,
+        pipeline: Any,
+        blob: bytes,
+        input_example: Any,
+        output_example: Any,
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        candidates: Sequence[CandidateRun] = (),
+        onnx_blob: bytes | None = None,
+    ) -> Logged:
+        self._call("log_retrain")
+        version = self.register(blob, onnx_blob)
+        others = [f"run-{version}-{c.name}" for c in candidates]
+        return Logged(f"run-{version}", version, f"retrain-{version}", others)
+
+    def champion(self) -> str | None:
+        self._call("champion")
+        return self.alias
+
+    def point_champion(self, version: str) -> None:
+        self._call("point_champion", version)
+        self.alias = version
+
+    def count_versions(self) -> int:
+        self._call("count_versions")
+        return len(self.blobs)
+
+    def download(self, version: str, onnx: bool = False) -> bytes:
+        self._call("download", version, "onnx" if onnx else "model")
+        blob, onnx_blob = self.blobs.get(version, (None, None))
+        got = onnx_blob if onnx else blob
+        if got is None:
+            raise NotFound(f"version {version} has no such artifact", {"version": version})
+        return got
+
+
+class FakeNotifier:
+    """Alerts recorded instead of sent. A channel in ``failing`` answers as a receiver that
+    kept failing does (HTTP 500, three attempts); ``push_ok`` is the heartbeat's answer."""
+
+    def __init__(self, failing: Iterable[str] = (), push_ok: bool = True) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.pushes: list[tuple[str, dict[str, str]]] = []
+        self.failing = set(failing)
+        self.push_ok = push_ok
+        self.closed = 0
+
+    async def deliver(self, channel: str, url: str, payload: dict[str, Any]) -> Delivery:
+        self.sent.append((channel, url, payload))
+        target = f"{urlsplit(url).scheme}://{urlsplit(url).hostname}/…"
+        if channel in self.failing:
+            return Delivery(channel, False, 3, 500, "HTTP 500", target)
+        return Delivery(channel, True, 1, 204, None, target)
+
+    async def push(self, url: str, params: dict[str, str]) -> bool:
+        self.pushes.append((url, params))
+        return self.push_ok
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+class FixedClock:
+    """A clock that shows ``at`` until a test moves it."""
+
+    def __init__(self, at: float = 1_700_000_000.0) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+
+class InlineWorker(Worker):
+    """Runs the worker's functions in this process (in a thread), with their time limit:
+    the calls a fake registry receives stay visible to the test."""
+
+    async def run(self, timeout: float, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wait_for(asyncio.to_thread(fn, *args), timeout)
+
+    def kill(self) -> None:
         return None

@@ -11,23 +11,29 @@ import time
 from pathlib import Path
 from typing import Any
 
+from continual.core.ports import RegistryPort
 from continual.core.types import ModelRecord
-from continual.services.artifacts import registry_state
 from continual.services.training import train_challenger
 from tests.conftest import Api, close, train
+
+
+def registry_state(registry: RegistryPort) -> tuple[str | None, int]:
+    """(version the champion alias names, registered versions): run in the worker."""
+    return registry.champion(), registry.count_versions()
 
 
 def alias_and_count(api: Api) -> tuple[str | None, int]:
     """(version MLflow's alias names, registered versions), read through the worker process."""
     services = api.app_.services
-    return asyncio.run(services.worker.run(120, registry_state, services.registry.tracking))
+    return asyncio.run(services.worker.run(120, registry_state, services.registry.model_registry))
 
 
 def registered_but_unrecorded(api: Api) -> Any:
     """Run the worker's part of a retrain (fit, MLflow log, register, local copy) and stop there."""
     services = api.app_.services
     job = services.retrainer._job("crash test")
-    return asyncio.run(services.worker.run(600, train_challenger, job))
+    registry = services.registry.model_registry
+    return asyncio.run(services.worker.run(600, train_challenger, job, registry))
 
 
 def record_challenger(services: Any, outcome: Any) -> None:

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from continual.adapters.models import synthetic
-from continual.services.training import TrackingConfig
+from continual.adapters.tracking import MlflowRegistry
 from tests.conftest import Api
 from tests.receiver import Receiver
 
@@ -30,12 +30,13 @@ def rule_rows(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def mlflow_runs(tracking: TrackingConfig) -> list[dict[str, str]]:
+def mlflow_runs(registry: MlflowRegistry) -> list[dict[str, str]]:
     """Every run of the experiment as {run id, parent, name, role, winner} (in the worker)."""
     from pathlib import Path
 
     from continual.adapters import tracking as adapter
 
+    tracking = registry.config
     adapter.configure(tracking.tracking_uri, Path(tracking.data_dir), 10, 0)
     import mlflow
 
@@ -80,7 +81,9 @@ def test_rule_like_concept_promotes_the_tree_family(client_factory: Any) -> None
     assert hits / len(test) > 0.9
 
     services = api.app_.services
-    runs = asyncio.run(services.worker.run(120, mlflow_runs, services.registry.tracking))
+    registry = services.registry.model_registry
+    assert isinstance(registry, MlflowRegistry)
+    runs = asyncio.run(services.worker.run(120, mlflow_runs, registry))
     (parent,) = [r for r in runs if r["role"] == "retrain"]
     children = sorted((r["name"], r["winner"]) for r in runs if r["parent"] == parent["id"])
     assert children == [("hist_gradient_boosting", "true"), ("logistic_regression", "false")]

@@ -12,9 +12,11 @@ import structlog
 
 from continual.adapters.db import open_database
 from continual.adapters.metrics import LoopSnapshot, Metrics
+from continual.adapters.notify import HttpNotifier
+from continual.adapters.tracking import MlflowRegistry, TrackingConfig
 from continual.core.clock import Clock, SystemClock
 from continual.core.errors import ContinualError
-from continual.core.ports import StoragePort
+from continual.core.ports import NotifierPort, RegistryPort, StoragePort
 from continual.services.alerts import Alerts
 from continual.services.estimate import Estimator
 from continual.services.holder import ModelHolder
@@ -164,25 +166,45 @@ def bootstrap(
     clock: Clock | None = None,
     worker: Worker | None = None,
     database: StoragePort | None = None,
+    notifier: NotifierPort | None = None,
+    registry: RegistryPort | None = None,
 ) -> Services:
     """Wire every service for ``settings``; a given ``worker`` is shared, not owned.
 
-    ``database``: the storage ports (a test hands in-memory fakes here); by default
-    ``adapters.db.Database`` on ``DATABASE_URL``, migrated to the newest schema first."""
+    A test hands in-memory fakes of the ports here. ``database``: by default
+    ``adapters.db.Database`` on ``DATABASE_URL``, migrated to the newest schema first;
+    ``notifier``: ``adapters.notify.HttpNotifier``; ``registry``: the model registry,
+    ``adapters.tracking.MlflowRegistry`` on ``MLFLOW_TRACKING_URI``. The registry is used
+    in the worker processes: one that is not picklable (or whose state must be seen by
+    the test) needs a ``worker`` that runs its calls in this process."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     api_key, key_file = ensure_api_key(settings)
     db = database or open_database(settings.database_url)
     holder = ModelHolder()
     plog = PredictionLog(db.predictions, db.categories, settings.prediction_buffer_max)
-    alerts = Alerts(db.events, clock, settings)
+    alerts = Alerts(
+        db.events, notifier or HttpNotifier(settings.alert_timeout_seconds), clock, settings
+    )
     owns_worker = worker is None
     worker = worker or Worker()
     fetcher = Worker() if owns_worker else worker
-    registry = Registry(db.versions, db.meta, holder, worker, alerts, clock, settings, fetcher)
+    model_registry = registry or MlflowRegistry(
+        TrackingConfig(
+            tracking_uri=settings.mlflow_tracking_uri,
+            data_dir=str(settings.data_dir),
+            timeout=settings.mlflow_timeout_seconds,
+            retries=settings.mlflow_max_retries,
+            experiment=settings.experiment_name,
+            model_name=settings.registered_model_name,
+        )
+    )
+    registry_service = Registry(
+        db.versions, db.meta, model_registry, holder, worker, alerts, clock, settings, fetcher
+    )
     leases = LeaseKeeper(db.leases, db.meta, settings.replica_id, settings.lease_ttl_seconds, clock)
     retrainer = RetrainService(
-        db.meta, db.versions, leases, registry, worker, alerts, clock, settings
+        db.meta, db.versions, leases, registry_service, worker, alerts, clock, settings
     )
     monitor = Monitor(
         db.rows, db.versions, db.events, db.meta, holder, retrainer, alerts, clock, settings
@@ -194,7 +216,16 @@ def bootstrap(
     plog.quality = quality
     shadow = ShadowQueue(db.shadows, holder, clock, settings.shadow_queue_max)
     trials = TrialService(
-        db.meta, db.versions, db.rows, db.shadows, shadow, holder, registry, alerts, clock, settings
+        db.meta,
+        db.versions,
+        db.rows,
+        db.shadows,
+        shadow,
+        holder,
+        registry_service,
+        alerts,
+        clock,
+        settings,
     )
     retrainer.on_rejected = trials.consider
     estimator = Estimator(db.predictions, holder, reference, settings.eval_window, plog.flush)
@@ -229,7 +260,7 @@ def bootstrap(
         alerts=alerts,
         worker=worker,
         fetcher=fetcher,
-        registry=registry,
+        registry=registry_service,
         retrainer=retrainer,
         leases=leases,
         monitor=monitor,

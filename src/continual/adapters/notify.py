@@ -1,4 +1,5 @@
-"""Webhook adapter (httpx): posts JSON to Discord, Slack or any webhook.
+"""Webhook adapter (httpx): posts JSON to Discord, Slack or any webhook; ``HttpNotifier``
+is the notifier port (``core.ports.NotifierPort``).
 
 Bounded: a timeout per attempt, a few attempts, ``Retry-After`` honoured on 429 (capped),
 never raises to the caller: the outcome is returned for the audit trail. URLs are
@@ -12,18 +13,42 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import msgspec
+
+from continual.core.types import Delivery
 
 
-class Delivery(msgspec.Struct, frozen=True):
-    """The outcome of one alert to one channel."""
+class HttpNotifier:
+    """The notifier port over one ``httpx.AsyncClient``, which it owns.
 
-    channel: str
-    ok: bool
-    attempts: int
-    status: int | None
-    error: str | None
-    target: str
+    The client is made on first use, in the event loop that uses it, and ``close`` ends
+    it; a later call makes a new one (a test may run several loops in turn)."""
+
+    def __init__(self, timeout: float, attempts: int = 3, max_retry_after: float = 10.0) -> None:
+        self.timeout = timeout
+        self.attempts = attempts
+        self.max_retry_after = max_retry_after
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client()
+        return self._client
+
+    async def deliver(self, channel: str, url: str, payload: dict[str, Any]) -> Delivery:
+        """POST ``payload``, retried within bounds; never raises."""
+        return await post_json(
+            self._http(), channel, url, payload, self.timeout, self.attempts, self.max_retry_after
+        )
+
+    async def push(self, url: str, params: dict[str, str]) -> bool:
+        """One heartbeat GET; ``True`` on a 2xx answer, never raises."""
+        return await ping(self._http(), url, params, self.timeout)
+
+    async def close(self) -> None:
+        """Close the HTTP client (deliveries under way are the caller's to finish first)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
 
 def redact(url: str) -> str:

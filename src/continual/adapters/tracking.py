@@ -1,7 +1,8 @@
-"""MLflow adapter: the only module that imports mlflow.
+"""MLflow adapter: the only module that imports mlflow; ``MlflowRegistry`` is the
+registry port (``core.ports.RegistryPort``).
 
-It is imported in the training worker process (and the CLI), never on the request
-path. Timeouts and retries are bounded so an unreachable server fails a retrain in
+The server process builds an ``MlflowRegistry`` (its settings only) and hands it to the
+worker processes, which import mlflow on its first call; the server never does. Timeouts and retries are bounded so an unreachable server fails a retrain in
 seconds, not minutes. Besides MLflow's own model flavour (signature, input example,
 pinned requirements) each run carries our exact serialised bytes, so that a model is
 only ever loaded after its digest matches the one recorded in our database.
@@ -19,6 +20,7 @@ from typing import Any
 import msgspec
 
 from continual.core.errors import ContinualError, TrackingUnavailable, TrainingFailed
+from continual.core.types import CandidateRun, Logged
 
 ARTIFACT_BLOB = "continual/model.pkl"
 ARTIFACT_ONNX = "continual/model.onnx"
@@ -27,6 +29,109 @@ ONNX_INPUT = (
     "standardised, then one column per known category (an unseen one all zeros)"
 )
 CHAMPION_ALIAS = "champion"
+
+
+class TrackingConfig(msgspec.Struct, frozen=True):
+    """How a worker process reaches MLflow."""
+
+    tracking_uri: str
+    data_dir: str
+    timeout: float
+    retries: int
+    experiment: str
+    model_name: str
+
+
+class MlflowRegistry:
+    """The registry port on MLflow: an experiment of runs, a registered model, an alias.
+
+    It holds its ``TrackingConfig`` and nothing else, so it pickles into a worker process
+    as a handful of strings. Each call configures MLflow's environment first: one worker
+    may serve several services (the tests share one), each with its own store."""
+
+    def __init__(self, config: TrackingConfig) -> None:
+        self.config = config
+
+    def _configure(self) -> None:
+        c = self.config
+        configure(c.tracking_uri, Path(c.data_dir), c.timeout, c.retries)
+
+    def prepare(self) -> None:
+        """Import mlflow, create (or migrate) its store and the experiment."""
+        self._configure()
+        ensure_experiment(self.config.experiment)
+
+    def log_retrain(
+        self,
+        *,
+        pipeline: Any,
+        blob: bytes,
+        input_example: Any,
+        output_example: Any,
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        candidates: Sequence[CandidateRun] = (),
+        onnx_blob: bytes | None = None,
+    ) -> Logged:
+        """``log_and_register`` in this registry's experiment and model."""
+        self._configure()
+        return log_and_register(
+            experiment=self.config.experiment,
+            model_name=self.config.model_name,
+            pipeline=pipeline,
+            blob=blob,
+            input_example=input_example,
+            output_example=output_example,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            candidates=candidates,
+            onnx_blob=onnx_blob,
+        )
+
+    def champion(self) -> str | None:
+        """The version the ``champion`` alias names, or ``None``."""
+        self._configure()
+        name = self.config.model_name
+        try:
+            return str(
+                _mlflow().MlflowClient().get_model_version_by_alias(name, CHAMPION_ALIAS).version
+            )
+        except Exception as exc:
+            if "not found" in str(exc).lower() or "RESOURCE_DOES_NOT_EXIST" in str(exc):
+                return None
+            raise _wrap(exc) from exc
+
+    def point_champion(self, version: str) -> None:
+        """Move the ``champion`` alias to ``version``."""
+        self._configure()
+        name = self.config.model_name
+        try:
+            _mlflow().MlflowClient().set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        except Exception as exc:
+            raise _wrap(exc) from exc
+
+    def count_versions(self) -> int:
+        """How many versions of the model are registered."""
+        self._configure()
+        query = f"name='{self.config.model_name}'"
+        try:
+            return len(_mlflow().MlflowClient().search_model_versions(query))
+        except Exception as exc:
+            raise _wrap(exc) from exc
+
+    def download(self, version: str, onnx: bool = False) -> bytes:
+        """Our bytes for ``version`` (``ARTIFACT_ONNX`` with ``onnx``, else ``ARTIFACT_BLOB``)."""
+        self._configure()
+        artifact = ARTIFACT_ONNX if onnx else ARTIFACT_BLOB
+        try:
+            client = _mlflow().MlflowClient()
+            run_id = client.get_model_version(self.config.model_name, version).run_id
+            with tempfile.TemporaryDirectory() as tmp:
+                return Path(client.download_artifacts(run_id, artifact, tmp)).read_bytes()
+        except Exception as exc:
+            raise _wrap(exc) from exc
 
 
 def configure(tracking_uri: str, data_dir: Path, timeout: float, retries: int) -> None:
@@ -80,23 +185,6 @@ def ensure_experiment(name: str) -> str:
         return str(mlflow.create_experiment(name, artifact_location=location))
     except Exception as exc:
         raise _wrap(exc) from exc
-
-
-class CandidateRun(msgspec.Struct, frozen=True):
-    """A family the pool fitted but did not pick: its own run, under the retrain's."""
-
-    name: str
-    params: dict[str, str]
-    metrics: dict[str, float]
-
-
-class Logged(msgspec.Struct, frozen=True):
-    """What a retrain left in MLflow: the winner's run and version, the other runs."""
-
-    run_id: str
-    version: str
-    parent_run_id: str
-    candidate_run_ids: list[str]
 
 
 def log_and_register(
@@ -210,47 +298,6 @@ def _log_winner(
             )
         version = mlflow.register_model(info.model_uri, model_name)
     return str(run.info.run_id), str(version.version)
-
-
-def set_champion(model_name: str, version: str) -> None:
-    """Point the ``champion`` alias at ``version``."""
-    try:
-        _mlflow().MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-    except Exception as exc:
-        raise _wrap(exc) from exc
-
-
-def champion_version(model_name: str) -> str | None:
-    """The version the ``champion`` alias points at, or ``None``."""
-    try:
-        mv = _mlflow().MlflowClient().get_model_version_by_alias(model_name, CHAMPION_ALIAS)
-        return str(mv.version)
-    except Exception as exc:
-        if "not found" in str(exc).lower() or "RESOURCE_DOES_NOT_EXIST" in str(exc):
-            return None
-        raise _wrap(exc) from exc
-
-
-def version_count(model_name: str) -> int:
-    """How many versions of ``model_name`` are registered."""
-    try:
-        return len(_mlflow().MlflowClient().search_model_versions(f"name='{model_name}'"))
-    except Exception as exc:
-        raise _wrap(exc) from exc
-
-
-def download_blob(model_name: str, version: str, artifact: str = ARTIFACT_BLOB) -> bytes:
-    """Our serialised bytes (``ARTIFACT_BLOB`` or ``ARTIFACT_ONNX``) for a registered
-    version (verified by the caller)."""
-    mlflow = _mlflow()
-    try:
-        client = mlflow.MlflowClient()
-        run_id = client.get_model_version(model_name, version).run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            local = client.download_artifacts(run_id, artifact, tmp)
-            return Path(local).read_bytes()
-    except Exception as exc:
-        raise _wrap(exc) from exc
 
 
 def _requirements(

@@ -1,9 +1,12 @@
 """What the services need from the outside world, as Protocols (ports).
 
-``adapters/db`` implements the storage ports with one repository per noun; a test may
-hand a service an in-memory fake through the composition root instead. Storage ports
-raise ``core.errors`` (``StorageBusy``, ``StorageFull``, ``StorageFailed``), never a
-driver's exception.
+``adapters/db`` implements the storage ports with one repository per noun,
+``adapters/tracking.MlflowRegistry`` the model registry and ``adapters/notify.HttpNotifier``
+the notifier; a test may hand a service an in-memory fake through the composition root
+instead. Storage ports raise ``core.errors`` (``StorageBusy``, ``StorageFull``,
+``StorageFailed``), never a driver's exception; the registry raises
+``TrackingUnavailable`` (unreachable, disk full) or ``TrainingFailed`` (a run it
+refused); the notifier never raises, it reports a ``Delivery``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from typing import Any, Protocol
 
 from continual.core.frame import Frame, Labelled
 from continual.core.types import (
+    CandidateRun,
     CheckRecord,
     DataSummary,
+    Delivery,
     Event,
     FeatureSchema,
     FeatureValue,
+    Logged,
     ModelRecord,
     ServedPeriod,
 )
@@ -144,3 +150,67 @@ class StoragePort(Protocol):
     def shadows(self) -> ShadowsPort: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
+
+
+class RegistryPort(Protocol):
+    """The model registry: every retrain's runs, the registered versions, the champion alias.
+
+    Its calls are slow, blocking I/O, made in a worker process (``services.worker``): an
+    implementation crosses the process boundary as an argument of the worker's function,
+    so it must pickle, and it connects lazily, on its first call in the worker."""
+
+    def prepare(self) -> None:
+        """Connect and create the store and the experiment (the first retrain's cost)."""
+        ...
+
+    def log_retrain(
+        self,
+        *,
+        pipeline: Any,
+        blob: bytes,
+        input_example: Any,
+        output_example: Any,
+        params: Mapping[str, str],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        candidates: Sequence[CandidateRun] = (),
+        onnx_blob: bytes | None = None,
+    ) -> Logged:
+        """Record one retrain (a run per candidate family) and register the winner's model:
+        ``blob`` (and ``onnx_blob``) are our exact bytes, downloaded later by version."""
+        ...
+
+    def champion(self) -> str | None:
+        """The version the registry's champion alias names, or ``None``."""
+        ...
+
+    def point_champion(self, version: str) -> None:
+        """Point the champion alias at ``version``."""
+        ...
+
+    def count_versions(self) -> int:
+        """How many versions are registered."""
+        ...
+
+    def download(self, version: str, onnx: bool = False) -> bytes:
+        """The bytes ``log_retrain`` kept for ``version`` (its ONNX form with ``onnx``),
+        unverified: the caller checks the digest it recorded."""
+        ...
+
+
+class NotifierPort(Protocol):
+    """Outbound alerts: a JSON post to a channel's webhook, a push monitor's heartbeat.
+
+    Bounded (a timeout per attempt, a few attempts); it never raises to the caller."""
+
+    async def deliver(self, channel: str, url: str, payload: dict[str, Any]) -> Delivery:
+        """POST ``payload`` to ``url``; the outcome, for the audit trail."""
+        ...
+
+    async def push(self, url: str, params: dict[str, str]) -> bool:
+        """One heartbeat GET; whether it was answered with a 2xx."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (the notifier may be used again after)."""
+        ...

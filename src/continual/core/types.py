@@ -181,3 +181,32 @@ class CheckRecord(msgspec.Struct, frozen=True):
     reason: str
     estimated_accuracy: float | None = None  # before the labels come (core.estimate)
     estimated_samples: int = 0
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """The outcome of one alert to one channel (``target``: scheme and host only, the URL
+    is a secret)."""
+
+    channel: str
+    ok: bool
+    attempts: int
+    status: int | None
+    error: str | None
+    target: str
+
+
+class CandidateRun(msgspec.Struct, frozen=True):
+    """A family the pool fitted but did not pick: its own run, under the retrain's."""
+
+    name: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+class Logged(msgspec.Struct, frozen=True):
+    """What a retrain left in the registry: the winner's run and version, the other runs."""
+
+    run_id: str
+    version: str
+    parent_run_id: str
+    candidate_run_ids: list[str]

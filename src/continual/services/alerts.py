@@ -1,7 +1,9 @@
 """Events and alerts: every decision goes to the audit trail; changes also go to people.
 
 Alerts are sent in the background, so a slow or broken receiver never blocks or breaks
-the loop; each failed delivery is itself recorded as an ``alert_failed`` event.
+the loop; each failed delivery is itself recorded as an ``alert_failed`` event. They go
+out through the notifier port (``core.ports.NotifierPort``): this module decides who gets
+what, the adapter how it is carried.
 """
 
 from __future__ import annotations
@@ -9,13 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import structlog
 
-from continual.adapters.notify import Delivery, new_client, ping, post_json
 from continual.core.clock import Clock, iso
-from continual.core.ports import EventsPort
-from continual.core.types import Event
+from continual.core.ports import EventsPort, NotifierPort
+from continual.core.types import Delivery, Event
 from continual.settings import Settings
 
 log = structlog.get_logger("continual.alerts")
@@ -39,10 +39,12 @@ ALERT_KINDS: dict[str, tuple[str, int]] = {
 class Alerts:
     """Records events and fans alerts out to the configured channels."""
 
-    def __init__(self, events: EventsPort, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self, events: EventsPort, notifier: NotifierPort, clock: Clock, settings: Settings
+    ) -> None:
         self.events = events
+        self.notifier = notifier
         self.clock = clock
-        self.timeout = settings.alert_timeout_seconds
         self.channels: list[tuple[str, str]] = [
             (name, secret.value)
             for name, secret in (
@@ -56,7 +58,6 @@ class Alerts:
             None if settings.kuma_push_url is None else settings.kuma_push_url.value
         )
         self.kuma_pushes: dict[bool, int] = {}
-        self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.deliveries: dict[tuple[str, bool], int] = {}
 
@@ -72,18 +73,13 @@ class Alerts:
 
     def send(self, event: Event) -> None:
         """Deliver ``event`` to every channel in the background."""
-        if self._client is None:
-            self._client = new_client()
         for channel, url in self.channels:
             task = asyncio.get_running_loop().create_task(self._deliver(channel, url, event))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, channel: str, url: str, event: Event) -> None:
-        assert self._client is not None
-        delivery = await post_json(
-            self._client, channel, url, payload(channel, event), self.timeout
-        )
+        delivery = await self.notifier.deliver(channel, url, payload(channel, event))
         key = (channel, delivery.ok)
         self.deliveries[key] = self.deliveries.get(key, 0) + 1
         if not delivery.ok:
@@ -102,12 +98,8 @@ class Alerts:
         """Ping the Uptime Kuma push monitor after a successful check (a dead man's switch)."""
         if self.kuma_push_url is None:
             return
-        if self._client is None:
-            self._client = new_client()
         msg = f"{decision}" + ("" if accuracy is None else f" accuracy={accuracy:.3f}")
-        ok = await ping(
-            self._client, self.kuma_push_url, {"status": "up", "msg": msg, "ping": ""}, self.timeout
-        )
+        ok = await self.notifier.push(self.kuma_push_url, {"status": "up", "msg": msg, "ping": ""})
         self.kuma_pushes[ok] = self.kuma_pushes.get(ok, 0) + 1
         if not ok:
             log.warning("kuma_push_failed")
@@ -118,11 +110,9 @@ class Alerts:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def close(self) -> None:
-        """Finish deliveries and close the HTTP client."""
+        """Finish deliveries and close the notifier's connections."""
         await self.drain()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.notifier.close()
 
 
 def _delivery_data(d: Delivery, event: Event) -> dict[str, Any]:

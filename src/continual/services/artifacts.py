@@ -1,13 +1,21 @@
-"""Work on model artifacts done in the training worker: the verified local copy, MLflow's
-champion alias, downloads, and the warm-up that imports the heavy libraries first."""
+"""Work on model artifacts done in a worker process: the verified local copy, the
+registry's champion alias, downloads, and the warm-up that imports the heavy libraries.
+
+The functions that reach the registry take it as their first argument
+(``core.ports.RegistryPort``), built by the composition root and pickled into the worker
+with the call. A module-level registry set by the worker's initializer was the other way:
+but one worker process may serve several services, each with its own MLflow store (the
+tests share one across the session, as the training worker is keyed by database URL
+already), and an argument keeps the function callable in-process with a fake registry.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from continual.core.ports import RegistryPort
 from continual.core.types import FeatureSchema
-from continual.services.trainjob import TrackingConfig
 
 
 def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchema) -> Any:
@@ -21,74 +29,36 @@ def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchem
         return None
 
 
-def set_alias(tracking_cfg: TrackingConfig, version: str) -> str | None:
-    """Point MLflow's ``champion`` alias at ``version``; return where it pointed before."""
-    from continual.adapters import tracking
-
-    tracking.configure(
-        tracking_cfg.tracking_uri,
-        Path(tracking_cfg.data_dir),
-        tracking_cfg.timeout,
-        tracking_cfg.retries,
-    )
-    before = tracking.champion_version(tracking_cfg.model_name)
+def set_alias(registry: RegistryPort, version: str) -> str | None:
+    """Point the registry's champion alias at ``version``; return where it pointed before."""
+    before = registry.champion()
     if before != version:
-        tracking.set_champion(tracking_cfg.model_name, version)
+        registry.point_champion(version)
     return before
 
 
-def prepare_download(tracking_cfg: TrackingConfig) -> None:
-    """Import and configure MLflow in a download worker (``fetch_blob`` is then quick)."""
-    from continual.adapters import tracking
-
-    tracking.configure(
-        tracking_cfg.tracking_uri,
-        Path(tracking_cfg.data_dir),
-        tracking_cfg.timeout,
-        tracking_cfg.retries,
-    )
+def prepare_download(registry: RegistryPort) -> None:
+    """Start a download worker ahead of its first fetch: the process, its imports and the
+    registry's adapter (unpickled with the call). Nothing more: ``registry.prepare`` would
+    create the store, which the training worker's warm-up does at the same time."""
+    del registry  # the call's work is having crossed to the worker
 
 
-def fetch_blob(tracking_cfg: TrackingConfig, version: str, onnx: bool = False) -> bytes:
-    """Download our serialised model (or its ONNX form) for ``version`` from MLflow."""
-    from continual.adapters import tracking
-
-    prepare_download(tracking_cfg)
-    artifact = tracking.ARTIFACT_ONNX if onnx else tracking.ARTIFACT_BLOB
-    return tracking.download_blob(tracking_cfg.model_name, version, artifact)
+def fetch_blob(registry: RegistryPort, version: str, onnx: bool = False) -> bytes:
+    """Download our serialised model (or its ONNX form) for ``version`` from the registry."""
+    return registry.download(version, onnx)
 
 
-def warm_up(tracking_cfg: TrackingConfig) -> None:
-    """Import the heavy libraries and create the MLflow store ahead of the first retrain.
+def warm_up(registry: RegistryPort) -> None:
+    """Import the heavy libraries and create the registry's store ahead of the first retrain.
 
     A fresh embedded MLflow store spends ~10 s creating its tables; doing it at start-up
     in the (niced) child keeps that off the first user-visible retrain."""
-    from continual.adapters import onnx, tracking
+    from continual.adapters import onnx
     from continual.adapters.models import build_pipeline
     from continual.core.types import Feature, FeatureSchema
 
     # building a pipeline imports every estimator module the first fit would
     build_pipeline("logistic_regression", FeatureSchema((Feature("x", "numeric"),), "y", "int"), 0)
     onnx.prepare()  # and skl2onnx, which the first export would (1.4 s)
-    tracking.configure(
-        tracking_cfg.tracking_uri,
-        Path(tracking_cfg.data_dir),
-        tracking_cfg.timeout,
-        tracking_cfg.retries,
-    )
-    tracking.ensure_experiment(tracking_cfg.experiment)
-
-
-def registry_state(tracking_cfg: TrackingConfig) -> tuple[str | None, int]:
-    """(version MLflow's champion alias names, number of registered versions)."""
-    from continual.adapters import tracking
-
-    tracking.configure(
-        tracking_cfg.tracking_uri,
-        Path(tracking_cfg.data_dir),
-        tracking_cfg.timeout,
-        tracking_cfg.retries,
-    )
-    return tracking.champion_version(tracking_cfg.model_name), tracking.version_count(
-        tracking_cfg.model_name
-    )
+    registry.prepare()

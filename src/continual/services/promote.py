@@ -2,9 +2,10 @@
 
 The database is the source of truth for which version is champion. A promotion loads
 and verifies the new model first, then commits one transaction (status, served period,
-event), then swaps it into memory; MLflow's ``champion`` alias follows (reconciled in
-the background, at start-up and on every check), so a crash between any two steps
-leaves a state that the next start-up completes.
+event), then swaps it into memory; the registry's ``champion`` alias follows (reconciled
+in the background, at start-up and on every check), so a crash between any two steps
+leaves a state that the next start-up completes. The registry (``core.ports.RegistryPort``,
+MLflow in production) is reached only in a worker process, never in this one.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ import structlog
 from continual.adapters.models import LINEAR_TYPES, CompiledModel, loads_verified, write_atomic
 from continual.core.clock import Clock
 from continual.core.errors import ContinualError, NotFound, Unavailable
-from continual.core.ports import MetaPort, VersionsPort
+from continual.core.ports import MetaPort, RegistryPort, VersionsPort
 from continual.core.types import FeatureSchema, ModelRecord
 from continual.services.alerts import Alerts
 from continual.services.artifacts import fetch_blob, prepare_download, set_alias
 from continual.services.holder import ModelBundle, ModelHolder
-from continual.services.trainjob import TrackingConfig
 from continual.services.worker import Worker
 from continual.settings import Settings
 
@@ -31,12 +31,13 @@ log = structlog.get_logger("continual.promote")
 
 
 class Registry:
-    """Decides which version serves, loads it, and keeps MLflow's alias in step."""
+    """Decides which version serves, loads it, and keeps the registry's alias in step."""
 
     def __init__(
         self,
         versions: VersionsPort,
         meta: MetaPort,
+        model_registry: RegistryPort,
         holder: ModelHolder,
         worker: Worker,
         alerts: Alerts,
@@ -46,6 +47,8 @@ class Registry:
     ) -> None:
         self.versions = versions
         self.meta = meta
+        # handed to the worker with each call (see ``artifacts``): it must pickle
+        self.model_registry = model_registry
         self.holder = holder
         self.worker = worker
         # downloads go to a worker of their own: a replica whose training worker is busy
@@ -55,14 +58,6 @@ class Registry:
         self.clock = clock
         self.models_dir = settings.models_dir
         self.timeout = settings.mlflow_timeout_seconds * (settings.mlflow_max_retries + 1) * 3 + 30
-        self.tracking = TrackingConfig(
-            tracking_uri=settings.mlflow_tracking_uri,
-            data_dir=str(settings.data_dir),
-            timeout=settings.mlflow_timeout_seconds,
-            retries=settings.mlflow_max_retries,
-            experiment=settings.experiment_name,
-            model_name=settings.registered_model_name,
-        )
         self.lock = asyncio.Lock()
         self._alias_task: asyncio.Task[None] | None = None
         self._alias_wanted = False
@@ -72,7 +67,7 @@ class Registry:
         self.on_promote: Callable[[str], Awaitable[None]] | None = None
 
     async def _blob(self, record: ModelRecord) -> bytes:
-        """The verified bytes of a version: the local copy, else MLflow (then cached)."""
+        """The verified bytes of a version: the local copy, else the registry (then cached)."""
         path = self.models_dir / f"{record.version}.pkl"
         try:
             blob = await asyncio.to_thread(path.read_bytes)
@@ -80,19 +75,19 @@ class Registry:
             return blob
         except (OSError, ValueError) as exc:
             log.warning("local_model_unusable", version=record.version, reason=type(exc).__name__)
-        blob = await self.fetcher.run(self.timeout, fetch_blob, self.tracking, record.version)
+        blob = await self.fetcher.run(self.timeout, fetch_blob, self.model_registry, record.version)
         loads_verified_digest(blob, record.sha256)
         await asyncio.to_thread(write_atomic, path, blob)
         log.info("model_fetched", version=record.version, bytes=len(blob), source="mlflow")
         return blob
 
     async def prepare_fetcher(self) -> None:
-        """Import MLflow in the download worker ahead of the first champion to fetch."""
+        """Start the download worker ahead of the first champion to fetch."""
         if self.fetcher is not self.worker:
-            await self.fetcher.run(self.timeout, prepare_download, self.tracking)
+            await self.fetcher.run(self.timeout, prepare_download, self.model_registry)
 
     async def _onnx(self, record: ModelRecord) -> bytes | None:
-        """The verified ONNX bytes of a tree-family version: the local copy, else MLflow
+        """The verified ONNX bytes of a tree-family version: the local copy, else the registry
         (then cached); ``None`` (serve through sklearn) for a version without them or
         whose bytes cannot be had."""
         digest = record.params.get("onnx_sha256")
@@ -114,7 +109,7 @@ class Registry:
             log.warning("local_onnx_unusable", version=record.version, reason=type(exc).__name__)
         try:
             blob = await self.fetcher.run(
-                self.timeout, fetch_blob, self.tracking, record.version, True
+                self.timeout, fetch_blob, self.model_registry, record.version, True
             )
             loads_verified_digest(blob, digest)
         except (ContinualError, ValueError) as exc:
@@ -228,7 +223,7 @@ class Registry:
         return fresh
 
     def reconcile_alias_soon(self) -> None:
-        """Move MLflow's alias to the database champion in the background.
+        """Move the registry's alias to the database champion in the background.
 
         Requests made while a move is under way are coalesced into one more pass, so
         the alias always ends on the latest champion."""
@@ -242,12 +237,14 @@ class Registry:
             await self.reconcile_alias()
 
     async def reconcile_alias(self) -> None:
-        """Make MLflow's ``champion`` alias match the database; record a failure as an event."""
+        """Make the registry's ``champion`` alias match the database; a failure is an event."""
         record = await asyncio.to_thread(self.versions.champion)
         if record is None:
             return
         try:
-            before = await self.worker.run(self.timeout, set_alias, self.tracking, record.version)
+            before = await self.worker.run(
+                self.timeout, set_alias, self.model_registry, record.version
+            )
         except ContinualError as exc:
             self.alias_in_sync = False
             await self.alerts.emit(

@@ -85,7 +85,7 @@ class RetrainService:
                 # the retrain's bound, not MLflow's: killing the worker mid-migration would
                 # leave the embedded MLflow store half-migrated and every later retrain failing
                 await self.worker.run(
-                    self.settings.retrain_timeout_seconds, warm_up, self.registry.tracking
+                    self.settings.retrain_timeout_seconds, warm_up, self.registry.model_registry
                 )
                 self.tracking_ready = True
         return time.perf_counter() - started
@@ -101,7 +101,6 @@ class RetrainService:
         change = self.meta.get_meta("change_row") or ""
         return TrainJob(
             database_url=s.database_url,
-            tracking=self.registry.tracking,
             models_dir=str(s.models_dir),
             model_types=s.models,
             seed=s.seed,
@@ -152,7 +151,10 @@ class RetrainService:
             finally:
                 self.preparing = False
             outcome: TrainOutcome = await self.worker.run(
-                self.settings.retrain_timeout_seconds, train_challenger, job
+                self.settings.retrain_timeout_seconds,
+                train_challenger,
+                job,
+                self.registry.model_registry,
             )
         except ContinualError as exc:
             self._count("failed", started)

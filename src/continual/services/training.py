@@ -1,7 +1,9 @@
-"""Work done in the training worker process: fit a challenger, gate it, log it to MLflow.
+"""Work done in the training worker process: fit a challenger, gate it, log it to the
+registry.
 
-These functions run in the child (see ``worker``) and take and return plain Structs.
-The child opens its own database engine and is the only process that imports mlflow.
+These functions run in the child (see ``worker``) and take and return plain Structs, and
+the registry port the composition root built (see ``artifacts``). The child opens its own
+database engine and is the only process that imports mlflow.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from continual.core.errors import TrainingFailed
-from continual.core.types import Candidate, FeatureSchema
+from continual.core.ports import RegistryPort
+from continual.core.types import Candidate, CandidateRun, FeatureSchema
 from continual.services.artifacts import load_local
 from continual.services.search import (
     MIN_TRAIN_ROWS,
@@ -23,9 +26,9 @@ from continual.services.search import (
     select_training_rows,
     tried,
 )
-from continual.services.trainjob import ChampionRef, TrackingConfig, TrainJob, TrainOutcome
+from continual.services.trainjob import ChampionRef, TrainJob, TrainOutcome
 
-__all__ = ["ChampionRef", "TrackingConfig", "TrainJob", "TrainOutcome", "train_challenger"]
+__all__ = ["ChampionRef", "TrainJob", "TrainOutcome", "train_challenger"]
 
 _databases: dict[str, Any] = {}  # one engine per database URL for the child's lifetime
 
@@ -51,10 +54,9 @@ def calibrate(model: Any, x_hold: Any, y_hold: list[Any], classes: int) -> dict[
     return dict(msgspec.to_builtins(cal))
 
 
-def train_challenger(job: TrainJob) -> TrainOutcome:
+def train_challenger(job: TrainJob, registry: RegistryPort) -> TrainOutcome:
     """Fit every family of the pool, keep the best on the holdout, score it and the
     champion on the same holdout, log every candidate and register the best."""
-    from continual.adapters import tracking
     from continual.adapters.models import accuracy, dumps, frame, sha256, write_atomic
     from continual.core import drift
     from continual.core.policy import should_promote
@@ -136,15 +138,9 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
     if champion_acc is not None:
         metrics["champion_accuracy"] = champion_acc
     onnx_blob = onnx_for(best.pipeline, schema, x_hold, params)
-    tracking.configure(
-        job.tracking.tracking_uri,
-        Path(job.tracking.data_dir),
-        job.tracking.timeout,
-        job.tracking.retries,
-    )
     verdict = "promoted" if promoted else "rejected"
     others = [
-        tracking.CandidateRun(
+        CandidateRun(
             name=r.model_type,
             params={
                 **common,
@@ -157,9 +153,7 @@ def train_challenger(job: TrainJob) -> TrainOutcome:
         for r in searches
         if r is not best
     ]
-    logged = tracking.log_and_register(
-        experiment=job.tracking.experiment,
-        model_name=job.tracking.model_name,
+    logged = registry.log_retrain(
         pipeline=best.pipeline,
         blob=blob,
         input_example=frame(x_hold[:5], schema),

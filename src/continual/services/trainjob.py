@@ -1,5 +1,6 @@
 """What the server asks of the training worker, and what it gets back: plain Structs that
-cross the process boundary (see ``worker``)."""
+cross the process boundary (see ``worker``). The registry crosses beside the job, as an
+argument of ``training.train_challenger``."""
 
 from __future__ import annotations
 
@@ -8,17 +9,6 @@ from typing import Any
 import msgspec
 
 from continual.core.types import Candidate, ModelType, TrainStrategy
-
-
-class TrackingConfig(msgspec.Struct, frozen=True):
-    """How the child reaches MLflow."""
-
-    tracking_uri: str
-    data_dir: str
-    timeout: float
-    retries: int
-    experiment: str
-    model_name: str
 
 
 class ChampionRef(msgspec.Struct, frozen=True):
@@ -31,8 +21,7 @@ class ChampionRef(msgspec.Struct, frozen=True):
 class TrainJob(msgspec.Struct, frozen=True, kw_only=True):
     """One retrain, as the parent asks for it."""
 
-    database_url: str
-    tracking: TrackingConfig
+    database_url: str  # the registry goes beside the job (``train_challenger``)
     models_dir: str
     model_types: tuple[ModelType, ...]
     seed: int
