@@ -74,21 +74,54 @@ class MlflowRegistry:
         candidates: Sequence[CandidateRun] = (),
         onnx_blob: bytes | None = None,
     ) -> Logged:
-        """``log_and_register`` in this registry's experiment and model."""
+        """Log one retrain: a parent run with the gate's verdict, a nested run per candidate
+        family, the winner's with the model, which is registered.
+
+        ``onnx_blob`` (the winner's estimator in ONNX) goes in the winner's run as our exact
+        bytes and as MLflow's ``onnx`` flavour, which any ONNX server can load."""
         self._configure()
-        return log_and_register(
-            experiment=self.config.experiment,
-            model_name=self.config.model_name,
-            pipeline=pipeline,
-            blob=blob,
-            input_example=input_example,
-            output_example=output_example,
-            params=params,
-            metrics=metrics,
-            tags=tags,
-            candidates=candidates,
-            onnx_blob=onnx_blob,
-        )
+        experiment, model_name = self.config.experiment, self.config.model_name
+        mlflow = _mlflow()
+        try:
+            import mlflow.sklearn
+            from mlflow.models import infer_signature
+
+            experiment_id = ensure_experiment(experiment)
+            signature = infer_signature(input_example, output_example)
+            others: list[str] = []
+            with mlflow.start_run(experiment_id=experiment_id, run_name="retrain") as parent:
+                mlflow.log_params(
+                    {k: v for k, v in params.items() if k not in ("model_type", "windows_tried")}
+                )
+                mlflow.set_tags({**tags, "continual.role": "retrain"})
+                for c in candidates:
+                    with mlflow.start_run(
+                        experiment_id=experiment_id, nested=True, run_name=c.name
+                    ) as child:
+                        mlflow.log_params(c.params)
+                        mlflow.log_metrics(c.metrics)
+                        mlflow.set_tags(
+                            {"continual.role": "candidate", "continual.winner": "false"}
+                        )
+                        others.append(str(child.info.run_id))
+                run, version = _log_winner(
+                    mlflow,
+                    experiment_id,
+                    params,
+                    metrics,
+                    tags,
+                    pipeline,
+                    blob,
+                    input_example,
+                    signature,
+                    model_name,
+                    onnx_blob,
+                )
+            return Logged(str(run), str(version), str(parent.info.run_id), others)
+        except ContinualError:
+            raise
+        except Exception as exc:
+            raise _wrap(exc) from exc
 
     def champion(self) -> str | None:
         """The version the ``champion`` alias names, or ``None``."""
@@ -183,66 +216,6 @@ def ensure_experiment(name: str) -> str:
         tracking = os.environ.get("MLFLOW_TRACKING_URI", "")
         location = root if tracking.startswith("sqlite") else None
         return str(mlflow.create_experiment(name, artifact_location=location))
-    except Exception as exc:
-        raise _wrap(exc) from exc
-
-
-def log_and_register(
-    *,
-    experiment: str,
-    model_name: str,
-    pipeline: Any,
-    blob: bytes,
-    input_example: Any,
-    output_example: Any,
-    params: Mapping[str, str],
-    metrics: Mapping[str, float],
-    tags: Mapping[str, str],
-    candidates: Sequence[CandidateRun] = (),
-    onnx_blob: bytes | None = None,
-) -> Logged:
-    """Log one retrain: a parent run with the gate's verdict, a nested run per candidate
-    family, the winner's with the model, which is registered.
-
-    ``onnx_blob`` (the winner's estimator in ONNX) goes in the winner's run as our exact
-    bytes and as MLflow's ``onnx`` flavour, which any ONNX server can load."""
-    mlflow = _mlflow()
-    try:
-        import mlflow.sklearn
-        from mlflow.models import infer_signature
-
-        experiment_id = ensure_experiment(experiment)
-        signature = infer_signature(input_example, output_example)
-        others: list[str] = []
-        with mlflow.start_run(experiment_id=experiment_id, run_name="retrain") as parent:
-            mlflow.log_params(
-                {k: v for k, v in params.items() if k not in ("model_type", "windows_tried")}
-            )
-            mlflow.set_tags({**tags, "continual.role": "retrain"})
-            for c in candidates:
-                with mlflow.start_run(
-                    experiment_id=experiment_id, nested=True, run_name=c.name
-                ) as child:
-                    mlflow.log_params(c.params)
-                    mlflow.log_metrics(c.metrics)
-                    mlflow.set_tags({"continual.role": "candidate", "continual.winner": "false"})
-                    others.append(str(child.info.run_id))
-            run, version = _log_winner(
-                mlflow,
-                experiment_id,
-                params,
-                metrics,
-                tags,
-                pipeline,
-                blob,
-                input_example,
-                signature,
-                model_name,
-                onnx_blob,
-            )
-        return Logged(str(run), str(version), str(parent.info.run_id), others)
-    except ContinualError:
-        raise
     except Exception as exc:
         raise _wrap(exc) from exc
 
