@@ -385,8 +385,8 @@ def check_time(server: Server, http: Http, repeats: int) -> tuple[float, float]:
 
 
 def read_rows(db_url: str, rows: int, repeats: int = 3) -> tuple[float, float]:
-    """What a retrain does first: read the newest ``rows`` rows as arrays (median wall and
-    CPU seconds).
+    """What the first retrain after a start does first: read the newest ``rows`` rows as
+    arrays from the database (median wall and CPU seconds).
 
     The engine is opened before the clock starts: the training worker keeps its engine
     for its lifetime, so a retrain pays the read, not the connection."""
@@ -411,15 +411,21 @@ def read_rows(db_url: str, rows: int, repeats: int = 3) -> tuple[float, float]:
 
 
 def retrain_phase(
-    http: Http, data: Data, rows: int, repeats: int, res: Results, db_url: str
-) -> None:
-    """Full retrains through the API against the bare fit of the same rows in-process."""
+    http: Http, data: Data, have: int, repeats: int, res: Results, db_url: str
+) -> int:
+    """Full retrains through the API against the bare fit of the same rows in-process;
+    before each retrain after the first, one batch of new rows arrives (as between two
+    retrains of a live service), so the worker's read is of a grown pool. Returns the
+    rows held after."""
     from continual.adapters.models import build_pipeline
     from continual.core.schema import infer_schema
 
     walls: list[float] = []
     fits: list[float] = []
-    for _ in range(repeats):
+    reads: list[float] = []
+    for i in range(repeats):
+        if i:
+            have = fill(http, data, have, have + BATCH)
         t = time.perf_counter()
         got = http.post("/retrain", {"reason": "benchmark"})
         walls.append(time.perf_counter() - t)
@@ -428,23 +434,30 @@ def retrain_phase(
             v for v in http.get("/models")["versions"] if str(v["version"]) == str(version)
         )["metrics"]
         fits.append(float(metrics.get("fit_seconds", float("nan"))))
-    read, read_cpu = read_rows(db_url, rows)
-    frame, y = data.frame(range(rows // BATCH))
-    holdout = max(10, min(int(rows * 0.2), 250))  # what the service holds out (eval window / 2)
+        reads.append(float(metrics.get("read_seconds", float("nan"))))
+    cold, cold_cpu = read_rows(db_url, have)
+    frame, y = data.frame(range(have // BATCH))
+    holdout = max(10, min(int(have * 0.2), 250))  # what the service holds out (eval window / 2)
     frame, y = frame.iloc[:-holdout], y[:-holdout]
     schema = infer_schema({**dict.fromkeys(NAMES, 0.0), "target": 0}, "target", "bench")
     bare = timed(lambda: build_pipeline("logistic_regression", schema, 42).fit(frame, y), repeats)
-    res.retrains[rows] = {
+    res.retrains[have] = {
         "wall": median(walls),
         "search_fits": median(fits),
         "bare": median(bare),
-        "read": read,
-        "read_cpu": read_cpu,
+        # the worker's read in the retrains that followed new rows (the first may be the
+        # first read of this pool, or follow many more rows: it is the cold figure's case)
+        "read": median(reads[1:] or reads),
+        "read_cold": cold,
+        "read_cold_cpu": cold_cpu,
     }
     print(
-        f"  retrain at {rows:,} rows: {median(walls):.2f} s (window-search fits {median(fits):.2f} s), bare fit {median(bare):.2f} s",
+        f"  retrain at {have:,} rows: {median(walls):.2f} s (fits {median(fits):.2f} s, "
+        f"reads {', '.join(f'{r:.2f}' for r in reads)} s, cold read {cold:.2f} s), "
+        f"bare fit {median(bare):.2f} s",
         flush=True,
     )
+    return have
 
 
 def _timed_retrain(server: Server, took: list[float]) -> None:
@@ -566,7 +579,7 @@ def run(opts: Options) -> Results:
         have = fill(http, data, have, have + BATCH)
         res.checks[have], res.check_cpu[have] = check_time(server, http, CHECK_REPEATS)
         db_url = f"sqlite:///{server.data_dir / 'continual.db'}"
-        retrain_phase(http, data, have, max(3, opts.repeats), res, db_url)
+        have = retrain_phase(http, data, have, max(3, opts.repeats), res, db_url)
         if not opts.data_only:
             predict_phase(server, http, data, opts, "logistic_regression", res)
         # ingest measurements add rows; then top up to the next size
@@ -578,8 +591,8 @@ def run(opts: Options) -> Results:
             have = fill(http, data, have, size)
             if size == max(sizes):
                 res.checks[have], res.check_cpu[have] = check_time(server, http, CHECK_REPEATS)
-            retrain_phase(
-                http, data, have, 1 if size >= 1_000_000 else max(2, opts.repeats), res, db_url
+            have = retrain_phase(
+                http, data, have, 2 if size >= 1_000_000 else max(2, opts.repeats), res, db_url
             )
         print(
             f"  check: {', '.join(f'{n:,} rows {s * 1000:.1f} ms' for n, s in res.checks.items())}",
@@ -634,7 +647,22 @@ def targets(res: Results) -> list[list[str]]:
         r = res.retrains[top]
         ratio = r["wall"] / r["bare"]
         out.append(["retrain of 1M ÷ bare fit", f"{ratio:.2f}", "<= 2", _verdict(ratio <= 2)])
-        out.append(["reading 1M rows, s", f"{r['read']:.2f}", "<= 1", _verdict(r["read"] <= 1)])
+        out.append(
+            [
+                "reading 1M rows in a retrain after 10,000 new rows, s",
+                f"{r['read']:.2f}",
+                "<= 1",
+                _verdict(r["read"] <= 1),
+            ]
+        )
+        out.append(
+            [
+                "reading 1M rows cold (the first retrain after a start), s",
+                f"{r['read_cold']:.2f}",
+                "<= 1",
+                _verdict(r["read_cold"] <= 1),
+            ]
+        )
     if top >= 1_000_000 and res.rss_loaded == res.rss_loaded:
         ratio = res.rss_loaded / res.rss_idle
         out.append(
@@ -814,7 +842,8 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                     f"{r['bare']:.2f}",
                     f"{ratio:.2f}",
                     f"{r['wall'] - r['search_fits']:.2f}",
-                    f"{r['read']:.2f} ({r.get('read_cpu', float('nan')):.2f} CPU)",
+                    f"{r['read']:.2f}",
+                    f"{r['read_cold']:.2f} ({r['read_cold_cpu']:.2f} CPU)",
                     _verdict(ratio <= 2) if n == top and top >= 1_000_000 else "",
                     _verdict(r["read"] <= 1) if n == top and top >= 1_000_000 else "",
                 ]
@@ -833,7 +862,8 @@ def report(res: Results, opts: Options, command: str, seconds: float) -> str:
                     "bare fit s",
                     "÷ bare fit",
                     "rest s",
-                    "of which reading the rows as arrays s (in-process)",
+                    "of which the worker's read s (after 10,000 new rows)",
+                    "cold read s (in-process)",
                     "target ÷ bare fit",
                     "target read",
                 ],

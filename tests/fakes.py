@@ -119,6 +119,12 @@ class FakeRows:
     def recent_rows(self, schema: FeatureSchema, n: int) -> Labelled:
         return self._labelled(schema, self.stored[-n:] if n else [])
 
+    def rows_after(self, schema: FeatureSchema, after_id: int) -> Labelled:
+        return self._labelled(schema, [r for r in self.stored if r[0] > after_id])
+
+    def count_between(self, lo: int, hi: int) -> int:
+        return sum(1 for r in self.stored if lo <= r[0] <= hi)
+
     def rows_by_ids(self, schema: FeatureSchema, ids: Iterable[int]) -> Labelled:
         wanted = set(ids)
         return self._labelled(schema, [r for r in self.stored if r[0] in wanted])

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import msgspec
+import numpy as np
 
 from continual.adapters.models import synthetic
 from continual.core.clock import Clock
@@ -197,10 +198,12 @@ class IngestService:
         bundle = self.holder.current
         scored_by: str | None = None
         correct: list[bool | None] = [None] * len(batch.labels)
+        n_correct = 0
         if bundle is not None and bundle.schema == schema:
             # scored from the packed matrix: whole columns, no second pass over the dicts
             predicted = bundle.model.labels_of(bundle.model.predict_rows(x))
-            correct = [p == t for p, t in zip(predicted, batch.labels, strict=True)]
+            hits = np.asarray(predicted) == np.asarray(batch.labels)  # one C loop, not 2 per row
+            correct, n_correct = hits.tolist(), int(np.count_nonzero(hits))
             scored_by = bundle.version
         key_digest = None if batch_key is None else digest(blobs, labels)
         try:
@@ -209,8 +212,7 @@ class IngestService:
             )
         except DuplicateBatch:
             return IngestResult(0, None, None, duplicate=True)
-        n_correct = None if scored_by is None else sum(bool(c) for c in correct)
-        return IngestResult(len(batch.labels), scored_by, n_correct)
+        return IngestResult(len(batch.labels), scored_by, n_correct if scored_by else None)
 
     # ---- feedback ---------------------------------------------------------------------
     def feedback(

@@ -18,7 +18,7 @@ import numpy as np
 
 from continual.core.errors import TrainingFailed
 from continual.core.frame import Frame, Labelled
-from continual.core.ports import RowsPort
+from continual.core.ports import TrainingRowsPort
 from continual.core.types import FeatureSchema, Label, ModelType
 from continual.services.trainjob import TrainJob
 
@@ -34,7 +34,7 @@ SEARCH_MARGIN_SE = 1.0
 
 
 def select_training_rows(
-    rows: RowsPort, schema: FeatureSchema, job: TrainJob
+    rows: TrainingRowsPort, schema: FeatureSchema, job: TrainJob
 ) -> tuple[Labelled, Labelled]:
     """Pick (train, holdout) rows by the job's strategy; the holdout is the newest rows."""
     if job.strategy == "all":

@@ -18,6 +18,7 @@ from continual.core.errors import TrainingFailed
 from continual.core.ports import RegistryPort
 from continual.core.types import Candidate, CandidateRun, FeatureSchema
 from continual.services.artifacts import load_local
+from continual.services.pool import PoolCache
 from continual.services.search import (
     MIN_TRAIN_ROWS,
     Window,
@@ -30,14 +31,17 @@ from continual.services.trainjob import ChampionRef, TrainJob, TrainOutcome
 
 __all__ = ["ChampionRef", "TrainJob", "TrainOutcome", "train_challenger"]
 
-_databases: dict[str, Any] = {}  # one engine per database URL for the child's lifetime
+# per database URL, for the child's lifetime: one engine, and the pool's rows as arrays
+# (a retrain then reads the rows that arrived since the last one, see ``pool``)
+_databases: dict[str, tuple[Any, PoolCache]] = {}
 
 
-def _database(url: str) -> Any:
+def _database(url: str) -> tuple[Any, PoolCache]:
     from continual.adapters.db import open_database
 
     if url not in _databases:
-        _databases[url] = open_database(url, migrate_now=False)  # the parent migrated
+        database = open_database(url, migrate_now=False)  # the parent migrated
+        _databases[url] = (database, PoolCache(database.rows))
     return _databases[url]
 
 
@@ -63,11 +67,12 @@ def train_challenger(job: TrainJob, registry: RegistryPort) -> TrainOutcome:
     from continual.services.compile import onnx_for
 
     started = time.perf_counter()
-    database = _database(job.database_url)
+    database, pool = _database(job.database_url)
     schema: FeatureSchema | None = database.meta.get_schema()
     if schema is None:
         raise TrainingFailed("no data yet", {"rows": 0})
-    train_raw, holdout_raw = select_training_rows(database.rows, schema, job)
+    train_raw, holdout_raw = select_training_rows(pool, schema, job)
+    read_seconds = time.perf_counter() - started
     if len(train_raw) < MIN_TRAIN_ROWS:
         raise TrainingFailed(
             f"only {len(train_raw)} training rows (need {MIN_TRAIN_ROWS} besides the holdout)",
@@ -132,6 +137,7 @@ def train_challenger(job: TrainJob, registry: RegistryPort) -> TrainOutcome:
     metrics = {
         "challenger_accuracy": best.score,
         "fit_seconds": fit_seconds,
+        "read_seconds": read_seconds,
         "train_rows": float(best.fit_rows),
         **{f"{r.model_type}_accuracy": r.score for r in searches},
     }

@@ -126,28 +126,48 @@ class RowRepository:
         return Labelled(ids, x, labels_from(schema, [r[2] for r in got]))
 
     def recent_rows(self, schema: FeatureSchema, n: int) -> Labelled:
-        """The ``n`` newest labelled rows, oldest first, as arrays.
+        """The ``n`` newest labelled rows, oldest first, as arrays."""
+        sql = f"{self._select(schema)} ORDER BY id DESC LIMIT {self.db.ph}"
+        return self._read(schema, sql, (int(n),), newest_first=True)
 
-        The driver's cursor, a chunk of rows at a time (a million-row read holds one chunk
-        of row tuples, not a million): each chunk's ids become one int64 array and its
-        blocks one joined ``bytes`` (``frombuffer`` of their join is the matrix); integer
-        labels are cast by the database (no ``str`` made and parsed per row)."""
+    def rows_after(self, schema: FeatureSchema, after_id: int) -> Labelled:
+        """Every labelled row with an id above ``after_id``, oldest first, as arrays."""
+        sql = f"{self._select(schema)} WHERE id > {self.db.ph} ORDER BY id"
+        return self._read(schema, sql, (int(after_id),), newest_first=False)
+
+    def count_between(self, lo: int, hi: int) -> int:
+        """How many labelled rows have an id in ``[lo, hi]`` (a range of the primary key)."""
+        with self.db.connect() as conn:
+            got = conn.execute(
+                select(func.count()).where(_ROWS.c.id >= lo, _ROWS.c.id <= hi)
+            ).scalar()
+        return int(got or 0)
+
+    @staticmethod
+    def _select(schema: FeatureSchema) -> str:
+        # integer labels are cast by the database: no ``str`` made and parsed per row
         label = "CAST(label AS BIGINT)" if schema.label_kind == "int" else "label"
-        sql = (
-            f"SELECT id, feature_values, {label} FROM labelled_rows "  # noqa: S608 - constant SQL
-            f"ORDER BY id DESC LIMIT {self.db.ph}"
-        )
+        return f"SELECT id, feature_values, {label} FROM labelled_rows"  # noqa: S608 - constant
+
+    def _read(
+        self, schema: FeatureSchema, sql: str, params: tuple[int], newest_first: bool
+    ) -> Labelled:
+        """The driver's cursor, a chunk of rows at a time (a million-row read holds one chunk
+        of row tuples, not a million): each chunk's ids become one int64 array and its
+        blocks one joined ``bytes`` (``frombuffer`` of their join is the matrix)."""
         ids: list[npt.NDArray[np.int64]] = []
         blocks: list[bytes] = []
         labels: list[list[Label]] = []
-        for got in self.db.fetch_chunks(sql, (int(n),)):
-            got.reverse()  # newest first as read; oldest first wanted
+        for got in self.db.fetch_chunks(sql, params):
+            if newest_first:
+                got.reverse()
             ids.append(np.fromiter((r[0] for r in got), dtype=np.int64, count=len(got)))
             blocks.append(b"".join([r[1] for r in got]))
             labels.append([r[2] for r in got])
-        ids.reverse()
-        blocks.reverse()
-        labels.reverse()
+        if newest_first:
+            ids.reverse()
+            blocks.reverse()
+            labels.reverse()
         x = unpack(schema, blocks, self.categories.levels(schema))
         id_array = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         return Labelled(id_array, x, list(chain.from_iterable(labels)))

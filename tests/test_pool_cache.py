@@ -1,0 +1,102 @@
+"""The training worker's copy of the pool (``services.pool``) on a real SQLite database: a
+retrain after new rows reads only those, and the answer is always what a fresh read of
+the database gives, also when a row commits late below the newest id held."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from continual.adapters.db import Database, open_database
+from continual.core.frame import Labelled
+from continual.core.schema import infer_schema
+from continual.core.types import FeatureSchema
+from continual.services.pool import PoolCache
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> tuple[Database, FeatureSchema]:
+    database = open_database(f"sqlite:///{tmp_path / 'pool.db'}")
+    schema = database.meta.fix_schema(
+        infer_schema({"a": 0.0, "b": 0.0, "target": 0}, "target", "test")
+    )
+    return database, schema
+
+
+def add(database: Database, first: int, n: int, ids: bool = False) -> None:
+    """Rows ``first`` .. ``first + n - 1``: features (i, -i), label i % 3 (explicit ids with
+    ``ids``, as rows whose ids were drawn before they committed)."""
+    x = np.array([[float(i), float(-i)] for i in range(first, first + n)])
+    blobs = [r.tobytes() for r in x]
+    labels = [str(i % 3) for i in range(first, first + n)]
+    if not ids:
+        database.rows.insert_rows(1.0, "data", blobs, labels, None, [None] * n)
+        return
+    with database.db.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO labelled_rows (id, arrived_at, source, feature_values, label) "
+            "VALUES (?, 1.0, 'data', ?, ?)",
+            [(first + i, b, lab) for i, (b, lab) in enumerate(zip(blobs, labels, strict=True))],
+        )
+
+
+def same(a: Labelled, b: Labelled) -> bool:
+    return (
+        a.ids.tolist() == b.ids.tolist()
+        and np.array_equal(a.x.values, b.x.values)
+        and list(a.y) == list(b.y)
+    )
+
+
+def test_new_rows_are_read_alone_and_the_answer_is_a_fresh_reads(
+    stored: tuple[Database, FeatureSchema],
+) -> None:
+    database, schema = stored
+    pool = PoolCache(database.rows)
+    add(database, 1, 300)
+    first = pool.recent_rows(schema, 1000)
+    assert len(first) == 300
+    assert first.y[:4] == [1, 2, 0, 1]
+    for k in (1, 250, 5000):  # small, below and above the buffer's growth
+        add(database, pool.size + 1, k)
+        got = pool.recent_rows(schema, 10_000)
+        assert same(got, database.rows.recent_rows(schema, 10_000))
+    assert pool.cold_reads == 1
+    # what was handed out earlier is unchanged by the rows appended since
+    assert first.ids.tolist() == list(range(1, 301))
+    assert first.x.values[-1].tolist() == [300.0, -300.0]
+
+
+def test_a_row_committed_late_below_the_top_makes_it_read_afresh(
+    stored: tuple[Database, FeatureSchema],
+) -> None:
+    database, schema = stored
+    pool = PoolCache(database.rows)
+    add(database, 1, 100)
+    add(database, 102, 49, ids=True)
+    assert len(pool.recent_rows(schema, 1000)) == 149
+    add(database, 101, 1, ids=True)  # its id was drawn before 102's, it committed after
+    got = pool.recent_rows(schema, 1000)
+    assert 101 in got.ids.tolist()
+    assert len(got) == 150
+    assert same(got, database.rows.recent_rows(schema, 1000))
+    assert pool.cold_reads == 2
+
+
+def test_a_window_holds_the_newest_rows_and_reads_older_ones_when_asked(
+    stored: tuple[Database, FeatureSchema],
+) -> None:
+    database, schema = stored
+    pool = PoolCache(database.rows)
+    add(database, 1, 400)
+    assert pool.recent_rows(schema, 50).ids.tolist() == list(range(351, 401))
+    add(database, 401, 200)
+    got = pool.recent_rows(schema, 50)
+    assert got.ids.tolist() == list(range(551, 601))
+    assert pool.size <= 100
+    assert pool.cold_reads == 1
+    wider = pool.recent_rows(schema, 300)  # older rows than it holds: one more full read
+    assert same(wider, database.rows.recent_rows(schema, 300))
+    assert pool.cold_reads == 2
