@@ -13,16 +13,23 @@ from continual.adapters.db import Database, open_database
 from continual.core.frame import Labelled
 from continual.core.schema import infer_schema
 from continual.core.types import FeatureSchema
+from continual.services import training
 from continual.services.pool import PoolCache
+from continual.services.trainjob import TrainJob
+from tests.fakes import FakeRegistry
 
 
 @pytest.fixture
 def stored(tmp_path: Path) -> tuple[Database, FeatureSchema]:
-    database = open_database(f"sqlite:///{tmp_path / 'pool.db'}")
+    database = open_database(url(tmp_path))
     schema = database.meta.fix_schema(
         infer_schema({"a": 0.0, "b": 0.0, "target": 0}, "target", "test")
     )
     return database, schema
+
+
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'pool.db'}"
 
 
 def add(database: Database, first: int, n: int, ids: bool = False) -> None:
@@ -100,3 +107,34 @@ def test_a_window_holds_the_newest_rows_and_reads_older_ones_when_asked(
     wider = pool.recent_rows(schema, 300)  # older rows than it holds: one more full read
     assert same(wider, database.rows.recent_rows(schema, 300))
     assert pool.cold_reads == 2
+
+
+def test_a_retrain_after_the_start_up_read_reads_only_the_new_rows(
+    stored: tuple[Database, FeatureSchema], tmp_path: Path
+) -> None:
+    """What the worker does at start-up (``warm_pool``), then a retrain: in this process,
+    with the registry in memory."""
+    database, _ = stored
+    add(database, 1, 400)
+    job = TrainJob(
+        database_url=url(tmp_path),
+        models_dir=str(tmp_path / "models"),
+        model_types=("logistic_regression",),
+        seed=0,
+        strategy="all",
+        train_window=100,
+        replay_fraction=0.0,
+        holdout_fraction=0.2,
+        max_holdout=50,
+        min_improvement=0.0,
+        threshold=0.8,
+        champion=None,
+        trigger="test",
+    )
+    assert training.warm_pool(job) == 400
+    add(database, 401, 100)
+    outcome = training.train_challenger(job, FakeRegistry())
+    _, pool = training._databases[job.database_url]
+    assert pool.cold_reads == 1
+    assert outcome.params["window_last_row"] == "500"
+    assert int(outcome.params["window_rows"]) + outcome.holdout_rows == 500

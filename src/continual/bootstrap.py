@@ -117,7 +117,13 @@ class Services:
         await asyncio.sleep(WARM_UP_DELAY_SECONDS)
         # the download worker first: a champion promoted elsewhere must not wait on
         # the training worker's minute of imports and store preparation
-        for prepare in (self.registry.prepare_fetcher, self.retrainer.prepare):
+        # then the training pool into the worker's copy: the first retrain reads only the
+        # rows that arrived since
+        for prepare in (
+            self.registry.prepare_fetcher,
+            self.retrainer.prepare,
+            self.retrainer.warm_pool,
+        ):
             try:
                 await prepare()
             except ContinualError as exc:

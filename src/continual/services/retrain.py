@@ -23,7 +23,7 @@ from continual.services.alerts import Alerts
 from continual.services.artifacts import warm_up
 from continual.services.lease import LeaseKeeper
 from continual.services.promote import Registry
-from continual.services.training import train_challenger
+from continual.services.training import train_challenger, warm_pool
 from continual.services.trainjob import ChampionRef, TrainJob, TrainOutcome
 from continual.services.worker import Worker
 from continual.settings import Settings
@@ -89,6 +89,16 @@ class RetrainService:
                 )
                 self.tracking_ready = True
         return time.perf_counter() - started
+
+    async def warm_pool(self) -> None:
+        """Read the training pool into the worker's copy (``services.pool``) at start-up,
+        so that the first retrain reads only the rows that arrived since."""
+        if self._lock.locked():
+            return  # a retrain reads it itself
+        job = await asyncio.to_thread(self._job, "warm-up")
+        started = time.perf_counter()
+        rows = await self.worker.run(self.settings.retrain_timeout_seconds, warm_pool, job)
+        log.info("pool_read", rows=rows, seconds=round(time.perf_counter() - started, 3))
 
     def last_retrain_at(self) -> float | None:
         """When the last retrain (of any outcome) started, from the database."""

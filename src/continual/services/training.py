@@ -29,7 +29,7 @@ from continual.services.search import (
 )
 from continual.services.trainjob import ChampionRef, TrainJob, TrainOutcome
 
-__all__ = ["ChampionRef", "TrainJob", "TrainOutcome", "train_challenger"]
+__all__ = ["ChampionRef", "TrainJob", "TrainOutcome", "train_challenger", "warm_pool"]
 
 # per database URL, for the child's lifetime: one engine, and the pool's rows as arrays
 # (a retrain then reads the rows that arrived since the last one, see ``pool``)
@@ -43,6 +43,17 @@ def _database(url: str) -> tuple[Any, PoolCache]:
         database = open_database(url, migrate_now=False)  # the parent migrated
         _databases[url] = (database, PoolCache(database.rows))
     return _databases[url]
+
+
+def warm_pool(job: TrainJob) -> int:
+    """Read the rows a retrain of ``job`` would into this worker's copy of the pool;
+    return how many."""
+    database, pool = _database(job.database_url)
+    schema: FeatureSchema | None = database.meta.get_schema()
+    if schema is None:
+        return 0
+    train, holdout = select_training_rows(pool, schema, job)
+    return len(train) + len(holdout)
 
 
 def calibrate(model: Any, x_hold: Any, y_hold: list[Any], classes: int) -> dict[str, Any]:
