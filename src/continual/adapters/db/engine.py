@@ -31,6 +31,9 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # 16 MiB of pages a connection (SQLite's default is 2): a check's window reads then
+            # stay in the page cache at a million rows instead of going to the OS each time
+            cur.execute("PRAGMA cache_size=-16384")
             cur.close()
 
     else:
