@@ -110,6 +110,35 @@ def test_change_point_is_quiet_on_stable_streams_and_locates_a_rise() -> None:
     assert caught >= 17
 
 
+def test_change_point_takes_the_exact_tail_of_every_split_it_could_choose() -> None:
+    """The detector computes the exact hypergeometric tail only for the splits its
+    estimate ranks most improbable; on streams of up to 4,000 rows, stable or with a
+    rise, at 0.3 % to 45 % error, it answers what the exact tail of every split gives."""
+    from scipy.stats import hypergeom, norm
+
+    def exhaustive(correct: list[bool], min_side: int = 20) -> tuple[int | None, float]:
+        errors = 1 - np.asarray(correct, dtype=np.int64)
+        n, total = len(errors), int(errors.sum())
+        k = np.arange(min_side, n - min_side + 1)
+        after = total - np.cumsum(errors)[k - 1]
+        rising = after * n > total * (n - k)
+        if total in (0, n) or not rising.any():
+            return None, 0.0
+        p = hypergeom.sf(after[rising] - 1, n, total, (n - k)[rising])
+        best = int(np.argmin(p))
+        return int(k[rising][best]), float(norm.isf(max(float(p[best]), 1e-300)))
+
+    rng = np.random.default_rng(3)
+    for trial in range(150):
+        n = int(rng.integers(300, 4000))
+        rate = float(rng.choice([0.003, 0.01, 0.05, 0.2, 0.45]))
+        flags = rng.random(n) > rate
+        if trial % 2:
+            at = int(rng.integers(n // 4, n))
+            flags[at:] = rng.random(n - at) > min(0.9, 2 * rate)
+        assert detect.change_point(flags.tolist()) == exhaustive(flags.tolist()), trial
+
+
 YOUNG = with_(fit_rows=50, rows_since_change=100, refresh_until=1000)
 
 

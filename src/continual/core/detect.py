@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 # change_point's z at which the check declares drift: under 0.2 % false alarms per
 # check on simulated stable streams of 100 to 2,000 rows at 2 % to 30 % error, and an
 # error rise from 10 % to 20 % caught after a median of 120 rows (tests/test_core.py)
 ALARM_Z = 4.0
+CANDIDATES = 256  # splits whose exact tail is computed (see change_point)
 
 
 def change_point(correct: Sequence[bool], min_side: int = 20) -> tuple[int | None, float]:
@@ -51,7 +53,28 @@ def change_point(correct: Sequence[bool], min_side: int = 20) -> tuple[int | Non
     rising = after * n > total * m  # only a rise in the error rate is drift
     if not rising.any():
         return None, 0.0
-    p = hypergeom.sf(after[rising] - 1, n, total, m[rising])
+    after, m, k = after[rising], m[rising], k[rising]
+    # scipy's hypergeometric tail is a Python loop per split (most of a check's CPU at
+    # thousands of splits). Its point probability is vectorised, and the tail beyond it
+    # is close to a geometric series of the ratio of its next term, so that estimate
+    # ranks the splits and the exact tail is taken only for the most improbable few
+    if len(k) > CANDIDATES:
+        keep = np.argpartition(_log_tail_estimate(after, n, total, m), CANDIDATES)[:CANDIDATES]
+        after, m, k = after[keep], m[keep], k[keep]
+    p = hypergeom.sf(after - 1, n, total, m)
     best = int(np.argmin(p))
     z = float(norm.isf(max(float(p[best]), 1e-300)))
-    return int(k[rising][best]), z
+    return int(k[best]), z
+
+
+def _log_tail_estimate(
+    x: npt.NDArray[np.int64], n: int, total: int, m: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """log P(X >= x) of the hypergeometric, estimated as the point probability at ``x``
+    over one minus the ratio of the next term to it (exact for a geometric tail)."""
+    from scipy.stats import hypergeom
+
+    ratio = (total - x) * (m - x) / ((x + 1.0) * (n - total - m + x + 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = hypergeom.logpmf(x, n, total, m) - np.log1p(-np.minimum(ratio, 1 - 1e-12))
+    return np.asarray(np.nan_to_num(estimate, nan=0.0), dtype=np.float64)
