@@ -75,13 +75,12 @@ class Front:
         given = headers.get(b"x-request-id")
         request_id = (given.decode("latin-1")[:64] if given else "") or os.urandom(8).hex()
         self.services.request_started()
-        status, route = 500, "unmatched"
+        status, route = 500, ""  # what is counted if serving raises
         try:
-            status, route, receive = await self._lane(scope, receive, send, headers, request_id)
-            if not status:
-                status = await self._litestar(scope, receive, send, request_id)
-                route = str(scope.get("path_template") or "unmatched")
+            served, route, receive = await self._lane(scope, receive, send, headers, request_id)
+            status = served or await self._litestar(scope, receive, send, request_id)
         finally:
+            route = route or str(scope.get("path_template") or "unmatched")
             self._done(str(scope.get("method", "")), route, status, started, request_id)
 
     def _done(self, method: str, route: str, status: int, started: float, request_id: str) -> None:
