@@ -140,6 +140,9 @@ class CompiledModel:
         # where the model's inputs sit in a row of values in schema order
         self._numeric_at = [names.index(c) for c in self._numeric]
         self._categorical_at = [(names.index(c), index) for c, index in self._categorical]
+        self._standard = list(
+            zip(self._numeric_at, self._mean.tolist(), self._scale.tolist(), strict=True)
+        )
         self._linear: tuple[Matrix, Matrix, str] | None = None
         kind = type(estimator).__name__
         if kind in ("LogisticRegression", "SGDClassifier"):
@@ -216,7 +219,14 @@ class CompiledModel:
         numpy at all (a dozen numpy calls on a 1-row array cost more than its arithmetic)."""
         if self._one is not None:
             return self._one.proba(values)
-        return self.predict_values([values])[0].tolist()  # type: ignore[no-any-return]
+        # the input row in Python, then one array: five numpy calls fewer than encode_values
+        row = [(values[at] - m) / s for at, m, s in self._standard]  # type: ignore[operator]
+        row += [0.0] * (self.width - len(row))
+        for at, index in self._categorical_at:
+            k = index.get(str(values[at]))
+            if k is not None:  # unknown categories encode as all zeros, as in training
+                row[k] = 1.0
+        return self.predict_proba(np.array([row]))[0].tolist()  # type: ignore[no-any-return]
 
     def _encode_frame(self, rows: Frame) -> Matrix:
         """A frame to the input matrix: whole columns, codes looked up in one take each."""
