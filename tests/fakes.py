@@ -59,14 +59,14 @@ class FakeCategories:
         self.table: dict[str, dict[str, int]] = {}
 
     def codes(
-        self, schema: FeatureSchema, rows: Sequence[Mapping[str, FeatureValue]]
+        self, schema: FeatureSchema, values: Sequence[Sequence[FeatureValue]]
     ) -> list[dict[str, int]]:
         out = []
-        for f in schema.features:
+        for j, f in enumerate(schema.features):
             known = self.table.setdefault(f.name, {})
             if f.kind == "categorical":
-                for r in rows:
-                    known.setdefault(str(r[f.name]), len(known))
+                for v in values:
+                    known.setdefault(str(v[j]), len(known))
             out.append(known)
         return out
 

@@ -49,7 +49,8 @@ def dataset(n: int, classes: int, seed: int) -> tuple[list[dict[str, Any]], list
 @pytest.mark.parametrize("classes", [2, 3])
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_compiled_probabilities_match_sklearn(model_type: ModelType, classes: int) -> None:
-    """The served path and the ONNX model agree with sklearn's predict_proba to 1e-6."""
+    """The served path and the ONNX model agree with sklearn's predict_proba to 1e-6, and
+    a single row scored alone agrees with it in a batch."""
     schema = SCHEMA if classes == 2 else FeatureSchema(SCHEMA.features, "target", "str")
     rows, labels = dataset(1500, classes, seed=classes)
     pipeline = fit(model_type, schema, rows, labels, seed=0)
@@ -70,6 +71,12 @@ def test_compiled_probabilities_match_sklearn(model_type: ModelType, classes: in
     onnx = Session(blob).predict_proba(served.encode(probe))
     assert np.abs(onnx - want).max() <= 1e-6
     assert served.labels_of(got) == list(pipeline.predict(frame(probe, schema)))
+    # validated rows as the request path holds them (values in schema order), and one row
+    # at a time as a single-row predict scores them (plain floats for a linear model)
+    values = [tuple(r[n] for n in schema.names) for r in probe]
+    assert np.abs(served.predict_values(values) - got).max() <= 1e-12
+    one = np.array([served.predict_one(v) for v in values[::5]])
+    assert np.abs(one - got[::5]).max() <= 1e-12
 
 
 def served(client: Any, rows: list[dict[str, float]]) -> list[dict[str, float]]:

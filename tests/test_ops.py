@@ -61,6 +61,18 @@ def test_metrics_cover_http_and_the_loop(api: Api) -> None:
     info = [k for k in m if k[0] == "continual_champion_info"]
     assert dict(info[0][1])["version"] == "1"
     assert m[("continual_prediction_latency_seconds_count", (("kind", "single"),))] == 1
+    predict = (("method", "POST"), ("route", "/predict"))
+    assert m[("continual_http_request_duration_seconds_count", predict)] == 2
+    buckets = sorted(
+        (float(dict(k[1])["le"]), v)
+        for k, v in m.items()
+        if k[0] == "continual_http_request_duration_seconds_bucket"
+        and dict(k[1])["route"] == "/predict"
+    )
+    counts = [v for _le, v in buckets]
+    assert counts == sorted(counts)  # cumulative, as Prometheus reads a histogram
+    assert buckets[-1] == (float("inf"), 2)
+    assert 0 < m[("continual_http_request_duration_seconds_sum", predict)] < 60
     assert m[("continual_http_requests_in_flight", ())] == 1  # the scrape itself
 
 

@@ -70,7 +70,7 @@ def test_fast_and_field_by_field_checks_agree(monkeypatch: pytest.MonkeyPatch) -
         schema = rng.choice([NUMERIC, MIXED, SINGLE])
         rows = [_row(rng, schema) for _ in range(rng.randint(1, 4))]
         for fast, fn in (
-            ("_fast_rows", schema_mod.validate_unlabelled),
+            ("_fast_columns", schema_mod.validate_unlabelled),
             ("_fast_labelled", schema_mod.validate_labelled),
         ):
             quick, slow = _both(monkeypatch, fast, fn, rows, schema, 100)
@@ -79,7 +79,7 @@ def test_fast_and_field_by_field_checks_agree(monkeypatch: pytest.MonkeyPatch) -
 
 def test_integers_become_floats_in_schema_order() -> None:
     rows = [{"b": 2, "a": 1.5}]
-    assert schema_mod.validate_unlabelled(rows, NUMERIC, 10) == [{"a": 1.5, "b": 2.0}]
+    assert schema_mod.validate_unlabelled(rows, NUMERIC, 10) == [(1.5, 2.0)]
 
 
 # ---- CSV: the numpy fast path (services/csvbody.py) against the general path ----------

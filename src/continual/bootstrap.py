@@ -79,7 +79,7 @@ class Services:
 
     def observe_prediction(self, kind: str, seconds: float) -> None:
         """Record one prediction call's latency (``single`` or ``batch``)."""
-        self._metrics.prediction_latency.labels(kind).observe(seconds)
+        self._metrics.observe_prediction(kind, seconds)
 
     def request_started(self) -> None:
         """A request began (the request middleware reports it)."""

@@ -58,9 +58,13 @@ class Frame:
 
     def rows(self) -> list[dict[str, FeatureValue]]:
         """The rows as dicts (an answer or a test; never a hot path)."""
-        columns = [self.column(n).tolist() for n in self.schema.names]
         names = self.schema.names
-        return [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
+        return [dict(zip(names, r, strict=True)) for r in self.tuples()]
+
+    def tuples(self) -> list[tuple[FeatureValue, ...]]:
+        """The rows as tuples in schema order, categories as their values."""
+        columns = [self.column(n).tolist() for n in self.schema.names]
+        return list(zip(*columns, strict=True))
 
     def blobs(self) -> list[bytes]:
         """Each row packed as its float64 bytes, the stored form."""
@@ -74,17 +78,6 @@ def unpack(schema: FeatureSchema, blobs: Sequence[bytes], levels: Levels) -> Fra
     k = len(schema.features)
     values = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(-1, k)
     return Frame(schema, values.astype(np.float64, copy=False), levels)
-
-
-def pack(
-    schema: FeatureSchema,
-    rows: Sequence[Mapping[str, FeatureValue]],
-    code_of: Sequence[Mapping[str, int]],
-) -> Matrix:
-    """Validated rows to the matrix, categories by ``code_of[j][value]`` (all present)."""
-    names = schema.names
-    getter = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-    return pack_values(schema, [getter(r) for r in rows], code_of)
 
 
 def pack_values(

@@ -42,8 +42,10 @@ class CategoryPort(Protocol):
     """The codes that packed rows store for categorical values."""
 
     def codes(
-        self, schema: FeatureSchema, rows: Sequence[Mapping[str, FeatureValue]]
-    ) -> list[dict[str, int]]: ...
+        self, schema: FeatureSchema, values: Sequence[Sequence[FeatureValue]]
+    ) -> list[dict[str, int]]:
+        """Per feature, value -> code for every value of ``values`` (rows in schema order)."""
+        ...
 
 
 class RowsPort(Protocol):

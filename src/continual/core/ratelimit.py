@@ -59,7 +59,7 @@ class Buckets:
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` has a token again, without spending one (0 if it has)."""
-        if not self.enabled:
+        if not self.enabled or not self._state:  # no client has spent a token: all are full
             return 0.0
         with self._lock:
             tokens = self._level(key, self._clock())

@@ -171,16 +171,19 @@ def validate_labelled(
 
 def validate_unlabelled(
     rows: Sequence[Mapping[str, object]], schema: FeatureSchema, max_rows: int, name: str = "rows"
-) -> list[dict[str, FeatureValue]]:
-    """Validate feature rows for prediction."""
+) -> list[tuple[FeatureValue, ...]]:
+    """Validate feature rows for prediction: each row's values in schema order (what the
+    model encodes and the prediction log packs; no dict is made per row)."""
     check_batch_size(len(rows), max_rows)
-    fast = _fast_rows(rows, schema)
+    fast = _fast_columns(rows, schema, 0)
     if fast is not None:
         return fast
-    out: list[dict[str, FeatureValue]] = []
+    out: list[tuple[FeatureValue, ...]] = []
+    names = schema.names
     for i, row in enumerate(rows):
         check_features(row, schema, f"{name}[{i}]")
-        out.append(_normalise(row, schema))
+        normal = _normalise(row, schema)
+        out.append(tuple(normal[n] for n in names))
     return out
 
 
@@ -270,16 +273,6 @@ def _fast_columns(
     if set(map(type, texts)) != _STR_TYPES or max(map(len, texts)) > MAX_CATEGORY_LENGTH:
         return None
     return values
-
-
-def _fast_rows(
-    rows: Sequence[Mapping[str, object]], schema: FeatureSchema
-) -> list[dict[str, FeatureValue]] | None:
-    values = _fast_columns(rows, schema, 0)
-    if values is None:
-        return None
-    names = schema.names
-    return [dict(zip(names, v, strict=True)) for v in values]
 
 
 def _fast_labelled(

@@ -190,7 +190,8 @@ class IngestService:
         assert schema is not None  # validation fixed it
         labels = list(map(str, batch.labels))
         categorical = any(f.kind == "categorical" for f in schema.features)
-        codes = self.categories.codes(schema, batch.rows if categorical else [])
+        rows = batch.values if categorical and isinstance(batch.values, list) else []
+        codes = self.categories.codes(schema, rows)
         x = Frame(schema, pack_values(schema, batch.values, codes), levels_of(codes))
         blobs = x.blobs()
         if self.quality is not None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from continual.core.clock import Clock
 from continual.core.errors import Conflict, Unavailable
-from continual.core.frame import Frame, Matrix, pack
+from continual.core.frame import Frame, Matrix, pack_values
 from continual.core.ports import CategoryPort, PredictionsPort
 from continual.core.schema import validate_columns, validate_unlabelled
 from continual.core.types import FeatureSchema, FeatureValue, Label, Prediction
@@ -23,9 +24,9 @@ from continual.services.holder import ModelBundle, ModelHolder
 from continual.services.quality import QualityCounter
 from continual.services.shadow import ShadowQueue
 
-# (prediction id, created at, version, feature row, predicted label); the row is packed
-# by the flush, off the request path (a third of a 10,000-row batch's time)
-Entry = tuple[str, float, str, Mapping[str, FeatureValue], str]
+# (prediction id, created at, version, feature values in schema order, predicted label):
+# what validation made, kept as it is; the flush packs the values (off the request path)
+Entry = tuple[str, float, str, tuple[FeatureValue, ...], str]
 
 
 class PredictionLog:
@@ -65,10 +66,16 @@ class PredictionLog:
         self.schema = schema
         self._pending.extend(entries)
 
+    def add_one(self, entry: Entry, schema: FeatureSchema) -> None:
+        """Append one entry (list.append is atomic under the GIL)."""
+        self.schema = schema
+        self._pending.append(entry)
+
     def add_frame(
         self, ids: list[str], at: float, version: str, frame: Frame, labels: list[str]
     ) -> None:
-        """Append a columnar batch: its rows become dicts in the flush, off the request path."""
+        """Append a columnar batch: its rows become value tuples in the flush, off the
+        request path."""
         self.schema = frame.schema
         self._frames.append((ids, at, version, frame, labels))
         self._frame_rows += len(ids)
@@ -78,27 +85,24 @@ class PredictionLog:
         with self._flush_lock:
             batch, self._pending = self._pending, []
             frames, self._frames, self._frame_rows = self._frames, [], 0
-            for ids, at, version, frame, labels in frames:
+            for frame_ids, at, version, frame, frame_labels in frames:
                 batch.extend(
-                    (pid, at, version, row, label)
-                    for pid, row, label in zip(ids, frame.rows(), labels, strict=True)
+                    zip(frame_ids, repeat(at), repeat(version), frame.tuples(), frame_labels)
                 )
             if not batch:
                 return 0
             self._writing = len(batch)
             try:
                 assert self.schema is not None  # set by the first ``add``
-                rows = [e[3] for e in batch]
+                # columns of the batch, by zip in C: no Python loop over the rows
+                ids, ats, versions, rows, labels = zip(*batch, strict=True)
                 codes = self.categories.codes(self.schema, rows)
-                values = pack(self.schema, rows, codes)
+                values = pack_values(self.schema, rows, codes)
                 blobs = Frame(self.schema, values, ()).blobs()
                 if self.quality is not None:
                     self.quality.observe(self.schema, values, codes)
                 self.predictions.insert_predictions(
-                    [
-                        (pid, at, v, blob, p)
-                        for (pid, at, v, _row, p), blob in zip(batch, blobs, strict=True)
-                    ]
+                    list(zip(ids, ats, versions, blobs, labels, strict=True))
                 )
             except Exception:
                 # keep them for the next flush rather than lose them
@@ -139,6 +143,30 @@ class PredictService:
         self.shadow = shadow
         self.served: dict[str, int] = {}
 
+    def predict_one(self, features: Mapping[str, object], key: str | None = None) -> Prediction:
+        """One row (``features``), as ``predict([features], "features")`` answers it, made
+        with no numpy call for a linear champion and no object the answer does not need."""
+        now = self.clock.now()
+        pid = prediction_ids(now, 1)[0]
+        bundle = answering(self.holder, key, pid)
+        if bundle is None:
+            raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
+        self.log.room(1)
+        values = validate_unlabelled([features], bundle.schema, self.max_rows, "features")[0]
+        model = bundle.model
+        proba = model.predict_one(values)
+        best = max(range(len(proba)), key=proba.__getitem__)  # the first of equals, as argmax
+        version = bundle.version
+        trial = self.holder.trial
+        if trial is not None and trial.kind == "shadow" and self.shadow is not None:
+            self.shadow.offer(trial.bundle.version, [values], [pid])
+        keys = model.class_keys
+        self.log.add_one((pid, now, version, values, keys[best]), bundle.schema)
+        self.served[version] = self.served.get(version, 0) + 1
+        return Prediction(
+            model.classes[best], dict(zip(keys, proba, strict=True)), proba[best], version, pid
+        )
+
     def predict(
         self, rows: Sequence[Mapping[str, object]], name: str = "rows", key: str | None = None
     ) -> tuple[str, list[Prediction]]:
@@ -176,12 +204,12 @@ class PredictService:
             # waits on the service's state (a first model), which a retry alone won't change
             raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
         self.log.room(n)
-        clean: list[dict[str, FeatureValue]] | Frame = (
+        clean: list[tuple[FeatureValue, ...]] | Frame = (
             rows
             if isinstance(rows, Frame)
             else validate_unlabelled(rows, bundle.schema, self.max_rows, name)
         )
-        proba = bundle.model.predict_rows(clean)
+        proba = bundle.model.predict_values(clean)
         classes = bundle.model.classes
         version = bundle.version
         best = proba.argmax(axis=1).tolist()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from continual.core.clock import Clock
 from continual.core.frame import Frame
@@ -20,7 +20,7 @@ from continual.core.ports import ShadowsPort
 from continual.core.types import FeatureValue
 from continual.services.holder import ModelHolder
 
-Batch = Sequence[Mapping[str, FeatureValue]] | Frame
+Batch = Sequence[Sequence[FeatureValue]] | Frame  # validated rows: values in schema order
 
 
 class ShadowQueue:
@@ -62,8 +62,8 @@ class ShadowQueue:
                 return 0
             bundle = trial.bundle
             version = bundle.version
-            dicts: list[Mapping[str, FeatureValue]] = []
-            dict_ids: list[str] = []
+            queued: list[Sequence[FeatureValue]] = []
+            queued_ids: list[str] = []
             out: list[tuple[str, str, float, str]] = []
             now = self.clock.now()
             model = bundle.model
@@ -72,14 +72,16 @@ class ShadowQueue:
                 if v != version:
                     continue  # queued for a shadow that has since been replaced
                 if isinstance(rows, Frame):
-                    best = model.predict_rows(rows).argmax(axis=1).tolist()
+                    best = model.predict_values(rows).argmax(axis=1).tolist()
                     out.extend((i, version, now, texts[b]) for i, b in zip(ids, best, strict=True))
                 else:
-                    dicts.extend(rows)
-                    dict_ids.extend(ids)
-            if dicts:
-                best = model.predict_rows(dicts).argmax(axis=1).tolist()
-                out.extend((i, version, now, texts[b]) for i, b in zip(dict_ids, best, strict=True))
+                    queued.extend(rows)
+                    queued_ids.extend(ids)
+            if queued:
+                best = model.predict_values(queued).argmax(axis=1).tolist()
+                out.extend(
+                    (i, version, now, texts[b]) for i, b in zip(queued_ids, best, strict=True)
+                )
             self.shadows.insert_shadow(out)
             self.written += len(out)
             return len(out)

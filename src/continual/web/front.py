@@ -21,7 +21,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import structlog
@@ -32,14 +32,16 @@ from continual.web.ratelimit import Gate
 
 log = structlog.get_logger("continual.http")
 
-# A lane answers (body of the request) -> JSON bytes, or raises to hand over to Litestar.
-Lane = Callable[[Services, bytes, Scope], Awaitable[bytes]]
+# A lane answers (body, scope, the request's headers) -> JSON bytes, or raises to hand over
+# to Litestar. The headers are read once, the first of each name wins (as Litestar reads them).
+Headers = dict[bytes, bytes]
+Lane = Callable[[Services, bytes, Scope, Headers], Awaitable[bytes]]
 # the constant answers of the liveness probes, as their Litestar handlers give them
 _LIVE = {
     "/health": msgspec.json.encode({"status": "ok"}),
     "/v2/health/live": msgspec.json.encode({"ready": True}),
 }
-_JSON = [(b"content-type", b"application/json")]
+_JSON = (b"content-type", b"application/json")
 
 
 class Front:
@@ -69,14 +71,43 @@ class Front:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:64]
-                break
-        request_id = request_id or os.urandom(8).hex()
-        id_header = (b"x-request-id", request_id.encode())
+        headers: Headers = dict(reversed(cast(list[tuple[bytes, bytes]], scope["headers"])))
+        given = headers.get(b"x-request-id")
+        request_id = (given.decode("latin-1")[:64] if given else "") or os.urandom(8).hex()
+        self.services.request_started()
+        status, route = 500, ""  # what is counted if serving raises
+        try:
+            served, route, receive = await self._lane(scope, receive, send, headers, request_id)
+            status = served or await self._litestar(scope, receive, send, request_id)
+        finally:
+            route = route or str(scope.get("path_template") or "unmatched")
+            self._done(str(scope.get("method", "")), route, status, started, request_id)
+
+    def _done(self, method: str, route: str, status: int, started: float, request_id: str) -> None:
+        """Count the request and its latency; log it when it failed, was slow, or the
+        access log asks."""
+        elapsed = time.perf_counter() - started
+        self.services.observe_request(method, route, status, elapsed)
+        if (
+            status >= 400
+            or elapsed >= self.slow
+            or self.always
+            or (self.sample and random.random() < self.sample)
+        ):
+            (log.warning if status >= 500 or elapsed >= self.slow else log.info)(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                request_id=request_id,
+            )
+
+    async def _litestar(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        """Litestar serves the request, its log lines bound to the request id; the status
+        it answered (500 if none)."""
         status = 500
+        id_header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -85,35 +116,15 @@ class Front:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
-        svc = self.services
-        svc.request_started()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if not await self._lane(scope, receive, send_with_id):
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            route = str(scope.get("path_template") or "unmatched")
-            method = str(scope.get("method", ""))
-            svc.observe_request(method, route, status, elapsed)
-            if (
-                status >= 400
-                or elapsed >= self.slow
-                or self.always
-                or (self.sample and random.random() < self.sample)
-            ):
-                (log.warning if status >= 500 or elapsed >= self.slow else log.info)(
-                    "request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                )
             structlog.contextvars.unbind_contextvars("request_id")
+        return status
 
-    def _match(self, scope: Any) -> tuple[str, Lane] | None:
+    def _match(self, path: str) -> tuple[str, Lane] | None:
         """The lane for a POST path, if one serves it."""
-        path: str = scope["path"]
         found = self.lanes.get(path)
         if found is not None:
             return found
@@ -122,34 +133,36 @@ class Front:
                 return template, lane
         return None
 
-    async def _lane(self, scope: Any, receive: Receive, send: Send) -> bool:
-        """Serve the request on a fast lane; ``False`` when Litestar must (nothing sent)."""
+    async def _lane(
+        self, scope: Any, receive: Receive, send: Send, headers: Headers, request_id: str
+    ) -> tuple[int, str, Receive]:
+        """Serve the request on a fast lane: (status, route template, ``receive``); status
+        0 when Litestar must, with nothing sent (and ``receive`` replaying a body read)."""
         method = scope["method"]
-        if method == "GET" and (live := _LIVE.get(scope["path"])) is not None:
-            scope["path_template"] = scope["path"]
-            await _send(send, 200, live)
-            return True
-        found = self._match(scope) if method == "POST" else None
-        if found is None or not self.gate.open_for_predict(scope):
-            return False
-        length = -1
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-                break
-        if not 0 <= length <= self.max_body:
-            return False  # chunked or over the limit: Litestar streams it (and answers 413)
+        path = scope["path"]
+        if method == "GET" and (live := _LIVE.get(path)) is not None:
+            await _send(send, 200, live, request_id)
+            return 200, path, receive
+        found = self._match(path) if method == "POST" else None
+        if found is None or not self.gate.open_for_predict(scope, headers.get(b"authorization")):
+            return 0, "", receive
+        length = headers.get(b"content-length", b"")
+        if not (length.isdigit() and int(length) <= self.max_body):
+            return (
+                0,
+                "",
+                receive,
+            )  # chunked or over the limit: Litestar streams it (and answers 413)
         template, lane = found
         body = await _read(receive)
-        if body is not None:  # else the client went away: there is no one to answer
-            try:
-                answer = await lane(self.services, body, scope)
-            except Exception:  # noqa: BLE001 - Litestar answers it, with the canonical error
-                await self.app(scope, _replay(body, receive), send)
-                return True
-            scope["path_template"] = template
-            await _send(send, 200, answer)
-        return True
+        if body is None:  # the client went away: there is no one to answer
+            return 500, template, receive
+        try:
+            answer = await lane(self.services, body, scope, headers)
+        except Exception:  # noqa: BLE001 - Litestar answers it, with the canonical error
+            return 0, "", _replay(body, receive)
+        await _send(send, 200, answer, request_id)
+        return 200, template, receive
 
 
 async def _read(receive: Receive) -> bytes | None:
@@ -177,12 +190,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return again
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
+async def _send(send: Send, status: int, body: bytes, request_id: str) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*_JSON, (b"content-length", str(len(body)).encode())],
+            "headers": [
+                _JSON,
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -36,6 +36,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from continual.core.ratelimit import Buckets, client_address, parse_networks
 from continual.web.security import (
     is_protected,
+    key_matches,
     key_of_scope,
     refuse_unauthorized,
     send_json,
@@ -104,11 +105,13 @@ class Gate:
         self.failures = Buckets(limits.auth_failures, burst=limits.auth_failures)
         self.api_key = api_key
 
-    def open_for_predict(self, scope: Scope) -> bool:
-        """Whether a predict request passes with nothing to spend or refuse: the right key,
-        no predict budget, and a client not over its failure budget. Anything else goes the
-        long way (``refused``), which answers it."""
-        if self.predict.enabled or not key_of_scope(scope, self.api_key):
+    def open_for_predict(self, scope: Scope, authorization: bytes | None) -> bool:
+        """Whether a predict request passes with nothing to spend or refuse: the right key
+        (``authorization``: the request's header), no predict budget, and a client not over
+        its failure budget. Anything else goes the long way (``refused``), which answers it."""
+        if self.predict.enabled or not key_matches(
+            (authorization or b"").decode("latin-1"), self.api_key
+        ):
             return False
         return not self.failures.enabled or not self.failures.wait(
             client_address(scope, self.trusted)

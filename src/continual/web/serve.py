@@ -126,7 +126,7 @@ async def answer_predict(svc: Services, data: PredictRequest, key: str | None = 
         _check_before_a_model(svc, data)
     started = time.perf_counter()
     if data.features is not None and data.output == "rows":
-        one = svc.predictor.predict([data.features], name="features", key=key)[1][0]
+        one = svc.predictor.predict_one(data.features, key=key)
         svc.observe_prediction("single", time.perf_counter() - started)
         return one
     batch: list[dict[str, Any]] | Frame
@@ -145,22 +145,24 @@ async def answer_predict(svc: Services, data: PredictRequest, key: str | None = 
 
 
 _decode_predict = msgspec.json.Decoder(PredictRequest).decode
+_encode = msgspec.json.Encoder().encode
+Headers = dict[bytes, bytes]  # as web.front reads them (web never imports a sibling's types)
 
 
-async def predict_lane(svc: Services, body: bytes, scope: Any) -> bytes:
+async def predict_lane(svc: Services, body: bytes, _scope: Any, headers: Headers) -> bytes:
     """The fast lane of ``POST /predict`` (``web.front``): any error, Litestar answers."""
-    return msgspec.json.encode(await answer_predict(svc, _decode_predict(body), caller_key(scope)))
+    return _encode(await answer_predict(svc, _decode_predict(body), caller_key(headers)))
 
 
-def caller_key(scope: Any) -> str | None:
+def caller_key(headers: Headers) -> str | None:
     """The ``X-Continual-Key`` header of a request, if any (as the route would take it:
     a key out of bounds is left to Litestar, which answers the 400)."""
-    for name, value in scope["headers"]:
-        if name == b"x-continual-key":
-            if not 1 <= len(value) <= 200:
-                raise ValueError("X-Continual-Key out of bounds")
-            return str(value.decode("latin-1"))
-    return None
+    value = headers.get(b"x-continual-key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 200:
+        raise ValueError("X-Continual-Key out of bounds")
+    return value.decode("latin-1")
 
 
 async def _off_loop(fn: Callable[[Any], _T], batch: Sized) -> _T:

@@ -24,7 +24,7 @@ from continual.core.errors import InvalidInput, NotFound, Unavailable
 from continual.core.types import FeatureSchema
 from continual.services.predict import Scored
 from continual.web.security import PROTECTED, error_responses
-from continual.web.serve import CallerKey, caller_key
+from continual.web.serve import CallerKey, Headers, caller_key
 
 
 class InferInput(msgspec.Struct):
@@ -199,10 +199,10 @@ def _path_model(path: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-async def infer_lane(svc: Services, body: bytes, scope: Scope) -> bytes:
+async def infer_lane(svc: Services, body: bytes, scope: Scope, headers: Headers) -> bytes:
     """The fast lane of infer: decode, score, encode (any error: Litestar answers)."""
     name, version = _path_model(scope["path"])
-    return _encode(infer_answer(svc, name, version, _decode_request(body), caller_key(scope)))
+    return _encode(infer_answer(svc, name, version, _decode_request(body), caller_key(headers)))
 
 
 _INFER = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import msgspec
 from sqlalchemy import select, update
@@ -78,15 +78,16 @@ class CategoryRepository:
         self._codes = codes
 
     def codes(
-        self, schema: FeatureSchema, rows: Sequence[Mapping[str, FeatureValue]]
+        self, schema: FeatureSchema, values: Sequence[Sequence[FeatureValue]]
     ) -> list[dict[str, int]]:
-        """Per feature, value -> code for every value in ``rows`` (new ones are added)."""
+        """Per feature, value -> code for every value of ``values`` (rows in schema order;
+        new values are added)."""
         out: list[dict[str, int]] = []
-        for f in schema.features:
+        for j, f in enumerate(schema.features):
             if f.kind == "numeric":
                 out.append({})
                 continue
-            seen = {str(r[f.name]) for r in rows}
+            seen = {str(v[j]) for v in values}
             known = self._codes.get(f.name, {})
             if not seen <= known.keys():
                 self._add(f.name, seen)
