@@ -176,18 +176,8 @@ class CompiledModel:
         """Rows (already validated) to the model's input matrix."""
         if isinstance(rows, Frame):
             return self._encode_frame(rows)
-        n = len(rows)
-        x = np.zeros((n, self.width), dtype=np.float64)
-        if self._numeric:
-            names = self._numeric
-            num = np.array([[r[c] for c in names] for r in rows], dtype=np.float64)
-            x[:, : len(names)] = (num - self._mean) / self._scale
-        for column, index in self._categorical:
-            for i, r in enumerate(rows):
-                j = index.get(str(r[column]))
-                if j is not None:  # unknown categories encode as all zeros, as in training
-                    x[i, j] = 1.0
-        return x
+        names = self.schema.names  # dicts are never the hot path: as tuples, one encoder
+        return self.encode_values([tuple(r[n] for n in names) for r in rows])
 
     def encode_values(self, values: Sequence[Sequence[FeatureValue]]) -> Matrix:
         """Validated rows as tuples in schema order to the model's input matrix."""
