@@ -39,10 +39,14 @@ class PoolCache:
         self.values: npt.NDArray[np.float64] = np.zeros((0, 0), dtype=np.float64)
         self.labels: list[Label] = []
         self.levels: Levels = ()
-        self.size = 0
         self.keep = 0
         self.whole = False  # the copy starts at the pool's oldest row
         self.cold_reads = 0  # full reads made (a test and the benchmark look)
+
+    @property
+    def size(self) -> int:
+        """How many rows the copy holds (its buffers have room for more)."""
+        return len(self.labels)
 
     def row_id_bounds(self) -> tuple[int, int]:
         return self.rows.row_id_bounds()
@@ -89,7 +93,6 @@ class PoolCache:
         self.values[:n_got] = got.x.values
         self.labels = list(got.y)
         self.levels = got.x.levels
-        self.size = len(got)
         lo, _ = self.rows.row_id_bounds()
         self.whole = self.size < n or self.size == 0 or int(self.ids[0]) <= lo
 
@@ -109,11 +112,9 @@ class PoolCache:
         self.ids[self.size : need] = new.ids
         self.values[self.size : need] = new.x.values
         self.labels.extend(new.y)
-        self.size = need
 
     def _drop_oldest(self, k: int) -> None:
         self.ids = self.ids[k : self.size].copy()
         self.values = self.values[k : self.size].copy()
-        self.labels = self.labels[k : self.size]
-        self.size = len(self.ids)
+        self.labels = self.labels[k:]
         self.whole = False
