@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from continual.core.frame import Frame, Rows, column_of
 from continual.core.onerow import OneRow
+from continual.core.treerow import Tree, TreeRow, tree_row
 from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType
 
 Matrix = npt.NDArray[np.float64]
@@ -104,6 +105,35 @@ def fit(
     return pipeline
 
 
+def _tree_row(estimator: Any) -> TreeRow | None:
+    """A HistGradientBoosting's trees as a ``TreeRow`` (its single-row path), or ``None``
+    for other families, native categorical splits, or an ensemble beyond the size limit.
+    Reads the estimator's fitted predictors (private attributes of scikit-learn, pinned by
+    uv.lock; tests/test_onnx.py checks the answers equal ``predict_proba``'s)."""
+    if type(estimator).__name__ != "HistGradientBoostingClassifier":
+        return None
+    trees: list[list[Tree]] = []
+    for iteration in estimator._predictors:
+        outputs = []
+        for predictor in iteration:
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                return None
+            leaf = nodes["is_leaf"].astype(bool)
+            outputs.append(
+                Tree(
+                    nodes["feature_idx"].tolist(),
+                    nodes["num_threshold"].tolist(),
+                    np.where(leaf, -1, nodes["left"].astype(np.int64)).tolist(),
+                    nodes["right"].astype(np.int64).tolist(),
+                    nodes["value"].tolist(),
+                )
+            )
+        trees.append(outputs)
+    baseline = np.asarray(estimator._baseline_prediction, dtype=np.float64).ravel().tolist()
+    return tree_row(trees, baseline, "logistic" if len(baseline) == 1 else "softmax")
+
+
 class CompiledModel:
     """A fitted pipeline lifted into numpy: encodes dict rows and predicts probabilities.
 
@@ -111,7 +141,16 @@ class CompiledModel:
     (linear models: one matrix product, faster than any runtime call), ``onnx`` (every
     other family, given the version's ONNX bytes) or ``sklearn`` (a version without them)."""
 
-    def __init__(self, pipeline: Any, schema: FeatureSchema, onnx: bytes | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        schema: FeatureSchema,
+        onnx: bytes | None = None,
+        serving: bool = False,
+    ) -> None:
+        """``onnx``: the version's verified ONNX bytes; ``serving``: this model answers
+        requests, so a boosted ensemble's single-row evaluator is compiled now (~70 ms for
+        100 trees; training's evaluations score batches and skip it)."""
         prep = pipeline.named_steps["prep"]
         estimator = pipeline.named_steps["model"]
         self.pipeline = pipeline
@@ -163,6 +202,7 @@ class CompiledModel:
                 self._scale,
                 self._categorical_at,
             )
+        self._trees: TreeRow | None = _tree_row(estimator) if serving else None
         self._estimator = estimator
         self._session: Any = None
         self.runtime = "sklearn" if self._linear is None else "numpy"
@@ -216,6 +256,8 @@ class CompiledModel:
             k = index.get(str(values[at]))
             if k is not None:  # unknown categories encode as all zeros, as in training
                 row[k] = 1.0
+        if self._trees is not None:
+            return self._trees.proba(row)
         return self.predict_proba(np.array([row]))[0].tolist()  # type: ignore[no-any-return]
 
     def _encode_frame(self, rows: Frame) -> Matrix:

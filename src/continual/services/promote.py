@@ -134,7 +134,7 @@ class Registry:
             ) from exc
         pipeline = await asyncio.to_thread(loads_verified, blob, record.sha256)
         onnx = await self._onnx(record)
-        model = await asyncio.to_thread(CompiledModel, pipeline, schema, onnx)
+        model = await asyncio.to_thread(CompiledModel, pipeline, schema, onnx, serving=True)
         return ModelBundle(
             version=record.version,
             run_id=record.run_id,
