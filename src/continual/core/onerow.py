@@ -53,7 +53,7 @@ class OneRow:
                 one = weights_of.get(str(values[at]))
                 if one is not None:
                     z += one[0]
-            p1 = 1.0 / (1.0 + math.exp(-min(700.0, max(-700.0, z + self.intercept[0]))))
+            p1 = logistic(z + self.intercept[0])
             return [1.0 - p1, p1]
         zs = [0.0] * len(self.intercept)
         for at, mean, scale, weights in self.numeric:
@@ -65,10 +65,20 @@ class OneRow:
                 zs = [v + w for v, w in zip(zs, one, strict=True)]
         zs = [v + b for v, b in zip(zs, self.intercept, strict=True)]  # as x @ coef + b
         if self.link == "softmax":
-            top = max(zs)
-            e = [math.exp(v - top) for v in zs]
-            total = sum(e)
-            return [v / total for v in e]
-        p = [1.0 / (1.0 + math.exp(-min(700.0, max(-700.0, v)))) for v in zs]
+            return softmax(zs)
+        p = [logistic(v) for v in zs]
         total = sum(p) or 1.0
         return [v / total for v in p]
+
+
+def logistic(z: float) -> float:
+    """The logistic link of one score (clamped where ``exp`` would overflow)."""
+    return 1.0 / (1.0 + math.exp(-min(700.0, max(-700.0, z))))
+
+
+def softmax(zs: Sequence[float]) -> list[float]:
+    """The softmax of several scores, shifted by their largest as numpy's is."""
+    top = max(zs)
+    e = [math.exp(v - top) for v in zs]
+    total = sum(e)
+    return [v / total for v in e]

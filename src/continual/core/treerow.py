@@ -21,6 +21,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from continual.core.onerow import logistic, softmax
+
 MAX_NODES = 20_000
 MAX_DEPTH = 90
 CHUNK_TREES = 25
@@ -67,12 +69,9 @@ class TreeRow:
         """Probabilities of each class, in the model's class order."""
         z = self.raw(row)
         if self.link == "logistic":
-            p1 = 1.0 / (1.0 + math.exp(-min(700.0, max(-700.0, z[0]))))
+            p1 = logistic(z[0])
             return [1.0 - p1, p1]
-        top = max(z)
-        e = [math.exp(v - top) for v in z]
-        total = sum(e)
-        return [v / total for v in e]
+        return softmax(z)
 
 
 def tree_row(
