@@ -48,6 +48,12 @@ DATA_CASES: list[tuple[str, Any, int, str]] = [
     ("unknown top-level field", {"rows": [GOOD], "extra": 1}, 422, "extra"),
     ("infinity", b'{"rows": [{"feature1": 1e999, "feature2": 0, "target": 1}]}', 422, "rows[0]"),
     ("malformed JSON", b'{"rows": [', 400, "malformed"),
+    (
+        "duplicate key",
+        b'{"rows": [{"feature1": 1, "feature1": 2, "feature2": 0, "target": 1}]}',
+        422,
+        "duplicate column 'feature1'",
+    ),
 ]
 
 

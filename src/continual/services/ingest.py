@@ -122,6 +122,16 @@ class IngestService:
                 batch = validate_labelled(rows, held, self.max_rows)
         return self._store(batch, source, batch_key)
 
+    def add_checked(self, batch: LabelledBatch, batch_key: str | None = None) -> IngestResult:
+        """Store labelled rows already checked against the fixed schema (``web/rowtype``:
+        in the decoder, in C); only the batch's size is left to check."""
+        check_batch_size(len(batch.labels), self.max_rows)
+        schema = self.schema()
+        if schema is None or schema.names != batch.names:
+            # the schema never changes once fixed, so this is a caller's bug, not input
+            raise ValueError("add_checked: the batch was not checked against the held schema")
+        return self._store(batch, "data", batch_key)
+
     def add_csv(self, body: bytes, batch_key: str | None = None) -> IngestResult:
         """Validate and store labelled rows from CSV with a header row."""
         try:
