@@ -10,6 +10,8 @@ first bad cell. So the answers, errors included, are the general path's.
 
 from __future__ import annotations
 
+import codecs
+
 import numpy as np
 
 from continual.adapters.arrowcsv import number_grid
@@ -17,27 +19,31 @@ from continual.core.schema import MAX_MAGNITUDE
 from continual.core.types import FeatureSchema, LabelledBatch
 
 
-def numeric_batch(text: str, schema: FeatureSchema, max_rows: int) -> LabelledBatch | None:  # noqa: PLR0911 - one refusal per condition, each in the order it is cheapest to test
+def numeric_batch(body: bytes, schema: FeatureSchema, max_rows: int) -> LabelledBatch | None:  # noqa: PLR0911 - one refusal per condition, each in the order it is cheapest to test
     """The body's rows if it is plain numbers under a header of exactly the schema's
     columns (and the label), with 1 to ``max_rows`` rows, every value acceptable; else
-    ``None``."""
+    ``None``. Bytes, not text: a body of numbers needs no decoding, and one that is not
+    UTF-8 fails here and is named by the general path."""
     if schema.label_kind != "int" or any(f.kind != "numeric" for f in schema.features):
         return None
-    if '"' in text or schema.label in schema.names:
+    if b'"' in body or schema.label in schema.names:
         return None
-    head, _, rest = text.partition("\n")
-    header = [h.strip() for h in head.split(",")]
+    head, _, rest = body.removeprefix(codecs.BOM_UTF8).partition(b"\n")
+    try:
+        header = [h.strip() for h in head.decode("utf-8").split(",")]
+    except UnicodeDecodeError:
+        return None
     wanted = (*schema.names, schema.label)
     if len(header) != len(wanted) or sorted(header) != sorted(wanted):
         return None
     # empty lines are skipped by both parsers; a line of blanks is a row here and not there,
     # so the row count below tells them apart
-    lines = rest.split("\n")
-    n = len(lines) - lines.count("") - lines.count("\r")
+    lines = rest.split(b"\n")
+    n = len(lines) - lines.count(b"") - lines.count(b"\r")
     if not 1 <= n <= max_rows:
         return None
     label = header.index(schema.label)
-    parsed = number_grid(rest.encode(), len(header), label)
+    parsed = number_grid(rest, len(header), label)
     if parsed is None:
         return None
     grid, y = parsed

@@ -134,14 +134,14 @@ class IngestService:
 
     def add_csv(self, body: bytes, batch_key: str | None = None) -> IngestResult:
         """Validate and store labelled rows from CSV with a header row."""
+        schema = self.schema()
+        plain = None if schema is None else numeric_batch(body, schema, self.max_rows)
+        if plain is not None:  # numbers only: parsed in C++ (services/csvbody.py)
+            return self._store(plain, "data", batch_key)
         try:
             textual = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidInput("body: CSV must be UTF-8 text", {"field": "body"}) from None
-        schema = self.schema()
-        plain = None if schema is None else numeric_batch(textual, schema, self.max_rows)
-        if plain is not None:  # numbers only: parsed in C (services/csvbody.py)
-            return self._store(plain, "data", batch_key)
         reader = csv.reader(io.StringIO(textual))
         header = next(reader, None)
         if not header:
