@@ -12,7 +12,9 @@ connections, closed loop), rounds interleaved so that a noisy neighbour hits all
   script into its own venv under ``benchmarks/.cache`` (an optional peer: without a
   package index it is left out and said so): ``/v2/health/ready`` and V2 infer.
 
-LogisticRegression first, then a HistGradientBoosting champion (its ratios beside).
+A LogisticRegression and a HistGradientBoosting champion, each in its own server, both
+running at once: every round loads the bare app, then each family in turn, so the ratio
+between the families compares loads seconds apart.
 
     uv run python benchmarks/serving.py                 # ~6 min
     uv run python benchmarks/serving.py --seconds 3 --rounds 1 --no-write
@@ -201,69 +203,114 @@ def timed_post(http: Any, body: bytes, repeats: int) -> float:
     return BATCH_ROWS / median(times)
 
 
-def measure(model: str, opts: Any, bare_port: int) -> dict[str, Any]:
-    """Every figure for one champion family (the bare app's beside, same rounds)."""
-    data = Data()
-    server = Server({"CONTINUAL_MODELS": model, "CONTINUAL_COOLDOWN_SECONDS": "86400"})
-    out: dict[str, list[LoadResult]] = {}
-    ml_proc = None
-    try:
-        server.start()
-        http = server.http(timeout=600)
+class Family:
+    """One champion family's live server (and MLServer on the very model), ready to load."""
+
+    def __init__(self, model: str, opts: Any) -> None:
+        self.model = model
+        self.server = Server({"CONTINUAL_MODELS": model, "CONTINUAL_COOLDOWN_SECONDS": "86400"})
+        self.ml_proc: subprocess.Popen[bytes] | None = None
+        self.ml_port = 0
+        data = Data()
+        self.server.start()
+        self.http = self.server.http(timeout=600)
         x, y = data.batch(0)
-        post_raw(http, "/data", data.json_body(x, y))
-        got = http.post("/retrain", {"reason": "serving benchmark"})
+        post_raw(self.http, "/data", data.json_body(x, y))
+        got = self.http.post("/retrain", {"reason": "serving benchmark"})
         if not got["promoted"]:
-            http.post(f"/models/{got['version']}/promote", {"reason": "benchmark"})
-        plain = array_model(champion_pipeline(server, http), x, y)
-        xs, _ = data.batch(1)
-        rows = Data.rows(xs)
-        singles: list[bytes | None] = [_encode({"features": r}) for r in rows[:256]]
-        infers: list[bytes | None] = [
+            self.http.post(f"/models/{got['version']}/promote", {"reason": "benchmark"})
+        self.plain = array_model(champion_pipeline(self.server, self.http), x, y)
+        self.xs, _ = data.batch(1)
+        rows = Data.rows(self.xs)
+        self.rows = rows
+        self.singles: list[bytes | None] = [_encode({"features": r}) for r in rows[:256]]
+        self.infers: list[bytes | None] = [
             _encode(
                 {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": r}]}
             )
-            for r in xs[:256].tolist()
+            for r in self.xs[:256].tolist()
         ]
         exe = mlserver_bin() if opts.mlserver else None
         if exe is not None:
-            ml_proc, ml_port = start_mlserver(exe, plain, Path(server.data_dir).parent / "mlserver")
-        key = server.api_key
-        for _ in range(opts.rounds):
-            plan = [
-                ("bare_get", bare_port, "GET", "/get", [None], ""),
-                ("bare_post", bare_port, "POST", "/post", singles, ""),
-                ("health", server.port, "GET", "/health", [None], key),
-                ("predict", server.port, "POST", "/predict", singles, key),
-                ("infer", server.port, "POST", "/v2/models/continual/infer", infers, key),
+            self.ml_proc, self.ml_port = start_mlserver(
+                exe, self.plain, Path(self.server.data_dir).parent / "mlserver"
+            )
+
+    def plan(self) -> list[tuple[str, int, str, str, list[bytes | None], str]]:
+        key, port = self.server.api_key, self.server.port
+        plan = [
+            ("health", port, "GET", "/health", [None], key),
+            ("predict", port, "POST", "/predict", self.singles, key),
+            ("infer", port, "POST", "/v2/models/continual/infer", self.infers, key),
+        ]
+        if self.ml_proc is not None:
+            plan += [
+                ("ml_ready", self.ml_port, "GET", "/v2/health/ready", [None], ""),
+                ("ml_infer", self.ml_port, "POST", "/v2/models/model/infer", self.infers, ""),
             ]
-            if ml_proc is not None:
-                plan += [
-                    ("ml_ready", ml_port, "GET", "/v2/health/ready", [None], ""),
-                    ("ml_infer", ml_port, "POST", "/v2/models/model/infer", infers, ""),
-                ]
-            for name, port, method, path, bodies, k in plan:
-                out.setdefault(name, []).append(run_load(port, method, path, bodies, k, opts))
+        return plan
+
+    def batches(self) -> dict[str, Any]:
         columns = _encode(
             {
-                "columns": {n: xs[:BATCH_ROWS, j].tolist() for j, n in enumerate(NAMES)},
+                "columns": {n: self.xs[:BATCH_ROWS, j].tolist() for j, n in enumerate(NAMES)},
                 "output": "columns",
             }
         )
-        row_body = _encode({"rows": rows[:BATCH_ROWS]})
-        figures: dict[str, Any] = {
-            name: sorted(runs, key=lambda r: r.rps)[len(runs) // 2] for name, runs in out.items()
+        row_body = _encode({"rows": self.rows[:BATCH_ROWS]})
+        return {
+            "batch_columns": timed_post(self.http, columns, 15),
+            "batch_rows": timed_post(self.http, row_body, 15),
+            "batch_floor": batch_floor(self.plain, columns, 15),
+            "runtime": self.http.get("/model-status")["runtime"],
         }
-        figures["batch_columns"] = timed_post(http, columns, 15)
-        figures["batch_rows"] = timed_post(http, row_body, 15)
-        figures["batch_floor"] = batch_floor(plain, columns, 15)
-        figures["runtime"] = http.get("/model-status")["runtime"]
-        http.close()
-        return figures
+
+    def stop(self) -> None:
+        if self.ml_proc is not None:
+            stop_pid(self.ml_proc)
+        self.http.close()
+        self.server.stop()
+
+
+def measure(families: list[str], opts: Any, bare_port: int) -> dict[str, dict[str, Any]]:
+    """Every figure for every champion family. All servers run at once and every round
+    loads each in turn, the bare app's floors first: a ratio between two families then
+    compares loads seconds apart, not runs minutes apart on a box whose neighbours come
+    and go. Each server gets one short load first (the first seconds of a fresh process
+    run slower: allocator, caches)."""
+    started: list[Family] = []
+    try:
+        for model in families:
+            started.append(Family(model, opts))
+        floors = [
+            ("bare_get", bare_port, "GET", "/get", [None], ""),
+            ("bare_post", bare_port, "POST", "/post", started[0].singles, ""),
+        ]
+        warm = type(opts)(**{**vars(opts), "seconds": min(2.0, opts.seconds)})
+        for fam in started:
+            for _name, port, method, path, bodies, k in fam.plan():
+                run_load(port, method, path, bodies, k, warm)
+        shared: dict[str, list[LoadResult]] = {}
+        out: dict[str, dict[str, list[LoadResult]]] = {f.model: {} for f in started}
+        for _ in range(opts.rounds):
+            for name, port, method, path, bodies, k in floors:
+                shared.setdefault(name, []).append(run_load(port, method, path, bodies, k, opts))
+            for fam in started:
+                for name, port, method, path, bodies, k in fam.plan():
+                    got = run_load(port, method, path, bodies, k, opts)
+                    out[fam.model].setdefault(name, []).append(got)
+        res: dict[str, dict[str, Any]] = {}
+        for fam in started:
+            figures: dict[str, Any] = {
+                name: sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+                for name, runs in {**shared, **out[fam.model]}.items()
+            }
+            figures.update(fam.batches())
+            res[fam.model] = figures
+        return res
     finally:
-        if ml_proc is not None:
-            stop_pid(ml_proc)
-        server.stop()
+        for fam in started:
+            fam.stop()
 
 
 def report(res: dict[str, dict[str, Any]], opts: Any, seconds: float) -> str:
@@ -359,7 +406,7 @@ def main(argv: list[str] | None = None) -> str:
     started = time.perf_counter()
     bare, bare_port = start_bare()
     try:
-        res = {f: measure(f, opts, bare_port) for f in opts.families.split(",")}
+        res = measure(opts.families.split(","), opts, bare_port)
     finally:
         stop_pid(bare)
     text = report(res, opts, time.perf_counter() - started)
