@@ -265,6 +265,21 @@ class Family:
             "runtime": self.http.get("/model-status")["runtime"],
         }
 
+    def settle(self, limit: float = 60.0) -> None:
+        """Wait until the server has written the predictions of the last load (its log's
+        flush would otherwise run into the next load, on whichever server that is)."""
+        deadline = time.perf_counter() + limit
+        while time.perf_counter() < deadline:
+            _status, text = self.http.request("GET", "/metrics")
+            pending = [
+                line
+                for line in text.decode().splitlines()
+                if line.startswith("continual_prediction_log_pending ")
+            ]
+            if not pending or float(pending[0].split()[1]) == 0:
+                return
+            time.sleep(0.2)
+
     def stop(self) -> None:
         if self.ml_proc is not None:
             stop_pid(self.ml_proc)
@@ -276,7 +291,10 @@ def measure(families: list[str], opts: Any, bare_port: int) -> dict[str, dict[st
     """Every figure for every champion family. All servers run at once and every round
     loads each in turn, the bare app's floors first: a ratio between two families then
     compares loads seconds apart, not runs minutes apart on a box whose neighbours come
-    and go. Each server gets one short load first (the first seconds of a fresh process
+    and go. After each load the server writes its prediction log out before the next
+    load starts (its flush, up to a second of CPU after a 10 s load, would land on the
+    next figure, another server's as likely as its own). Each server gets one short load
+    first (the first seconds of a fresh process
     run slower: allocator, caches)."""
     started: list[Family] = []
     try:
@@ -290,6 +308,7 @@ def measure(families: list[str], opts: Any, bare_port: int) -> dict[str, dict[st
         for fam in started:
             for _name, port, method, path, bodies, k in fam.plan():
                 run_load(port, method, path, bodies, k, warm)
+            fam.settle()
         shared: dict[str, list[LoadResult]] = {}
         out: dict[str, dict[str, list[LoadResult]]] = {f.model: {} for f in started}
         for _ in range(opts.rounds):
@@ -299,6 +318,7 @@ def measure(families: list[str], opts: Any, bare_port: int) -> dict[str, dict[st
                 for name, port, method, path, bodies, k in fam.plan():
                     got = run_load(port, method, path, bodies, k, opts)
                     out[fam.model].setdefault(name, []).append(got)
+                    fam.settle()
         res: dict[str, dict[str, Any]] = {}
         for fam in started:
             figures: dict[str, Any] = {
