@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,6 +50,7 @@ def create_app(
         heap.keep_large_blocks_mapped()
         await services.start()
         scheduler = start_jobs(services)
+        gc.freeze()  # start-up's objects, as after a model swap (services/holder.py)
         if services.api_key_file is not None:
             log.info("api_key_generated", where=str(services.api_key_file))
         log.info(

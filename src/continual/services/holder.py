@@ -7,6 +7,7 @@ keeps the bundle it started with.
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -65,4 +66,10 @@ class ModelHolder:
         with self._lock:
             previous, self._current = self._current, bundle
             self.swaps += 1
+        # Move what exists now (the imported libraries, the new model) out of the cyclic
+        # collector's reach: a full pass over ~275,000 such objects took 170-200 ms here,
+        # every few seconds under load, and the requests in flight waited for it (predict
+        # p99 67 -> 150 ms over three 10 s loads; 10-11 ms frozen). Refcounting still
+        # frees them; only a reference cycle among them would stay.
+        gc.freeze()
         return previous
