@@ -16,7 +16,7 @@ A LogisticRegression and a HistGradientBoosting champion, each in its own server
 running at once: every round loads the bare app, then each family in turn, so the ratio
 between the families compares loads seconds apart.
 
-    uv run python benchmarks/serving.py                 # ~6 min
+    uv run python benchmarks/serving.py                 # ~8 min
     uv run python benchmarks/serving.py --seconds 3 --rounds 1 --no-write
 """
 
