@@ -14,6 +14,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from continual.core.errors import InvalidInput
 from continual.core.frame import Frame
@@ -431,9 +432,7 @@ def validate_columns(
                 {"field": f.name},
             )
         if f.kind == "numeric":
-            if _numbers_ok(column) is None:
-                _name_bad(column, f, name)
-            values[:, j] = column
+            _numeric_column(column, f, name, values[:, j])
             levels.append(())
             continue
         if not set(map(type, column)) <= _STR_TYPES or max(map(len, column)) > MAX_CATEGORY_LENGTH:
@@ -442,6 +441,24 @@ def validate_columns(
         values[:, j] = codes
         levels.append(tuple(table.tolist()))
     return Frame(schema, values, tuple(levels))
+
+
+def _numeric_column(
+    column: list[Any], feature: Feature, name: str, out: npt.NDArray[np.float64]
+) -> None:
+    """Check a numeric column and write it into ``out``. Floats alone are bounded on the
+    array (``sum``, ``min`` and ``max`` over the list cost twice the type check); a column
+    with ints is bounded on its exact values first, as an int beyond 2**53 rounds into
+    range."""
+    kinds = set(map(type, column))
+    if not kinds <= _NUMBER_TYPES or (int in kinds and _numbers_ok(column) is None):
+        _name_bad(column, feature, name)
+    try:
+        out[:] = column
+    except OverflowError:  # an int too large for a float
+        _name_bad(column, feature, name)
+    if len(out) and (not np.isfinite(out).all() or np.abs(out).max() > MAX_MAGNITUDE):
+        _name_bad(column, feature, name)
 
 
 def _name_bad(column: Sequence[object], feature: Feature, name: str) -> None:
