@@ -46,6 +46,11 @@ class FeatureSchema(msgspec.Struct, frozen=True):
         """Feature names in schema order."""
         return tuple(f.name for f in self.features)
 
+    @property
+    def all_numeric(self) -> bool:
+        """Whether every feature is a number (the matrix is then the rows' values)."""
+        return all(f.kind == "numeric" for f in self.features)
+
 
 class LabelledBatch(msgspec.Struct, frozen=True):
     """Validated labelled rows: each row's features normalised to float or str, in the

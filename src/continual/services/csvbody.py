@@ -24,7 +24,7 @@ def numeric_batch(body: bytes, schema: FeatureSchema, max_rows: int) -> Labelled
     columns (and the label), with 1 to ``max_rows`` rows, every value acceptable; else
     ``None``. Bytes, not text: a body of numbers needs no decoding, and one that is not
     UTF-8 fails here and is named by the general path."""
-    if schema.label_kind != "int" or any(f.kind != "numeric" for f in schema.features):
+    if schema.label_kind != "int" or not schema.all_numeric:
         return None
     if b'"' in body or schema.label in schema.names:
         return None

@@ -199,7 +199,7 @@ class IngestService:
         schema = self.schema()
         assert schema is not None  # validation fixed it
         labels = list(map(str, batch.labels))
-        categorical = any(f.kind == "categorical" for f in schema.features)
+        categorical = not schema.all_numeric
         rows = batch.values if categorical and isinstance(batch.values, list) else []
         codes = self.categories.codes(schema, rows)
         x = Frame(schema, pack_values(schema, batch.values, codes), levels_of(codes))

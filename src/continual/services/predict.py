@@ -119,11 +119,13 @@ class PredictionLog:
         """Rows as stored blocks, counted for data quality on the way. An all-numeric frame
         is its matrix already: no value tuple is made for it (a 1,000-row batch's tuples
         and their repacking cost more of the flush than its insert's parameters)."""
-        numeric = all(f.kind == "numeric" for f in schema.features)
-        if isinstance(rows, Frame) and not numeric:
-            rows = rows.tuples()  # its codes are the request's own: re-coded as stored
-        codes = self.categories.codes(schema, [] if numeric else rows)  # type: ignore[arg-type]
-        values = rows.values if isinstance(rows, Frame) else pack_values(schema, rows, codes)
+        if isinstance(rows, Frame) and schema.all_numeric:
+            values, codes = rows.values, self.categories.codes(schema, [])
+        else:
+            # a frame's codes are the request's own: its values are re-coded as stored
+            tuples = rows.tuples() if isinstance(rows, Frame) else rows
+            codes = self.categories.codes(schema, tuples)
+            values = pack_values(schema, tuples, codes)
         if self.quality is not None:
             self.quality.observe(schema, values, codes)
         return Frame(schema, values, ()).blobs()

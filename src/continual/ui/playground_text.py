@@ -20,8 +20,7 @@ def synthetic_width(schema: FeatureSchema | None) -> int | None:
     if schema is None:
         return 2
     names = tuple(f"feature{i + 1}" for i in range(len(schema.features)))
-    numeric = all(f.kind == "numeric" for f in schema.features)
-    if schema.names == names and numeric and schema.label_kind == "int":
+    if schema.names == names and schema.all_numeric and schema.label_kind == "int":
         return len(names)
     return None
 

@@ -171,9 +171,7 @@ def _generate_features(features: FeatureSchema | None) -> JSON | None:
     if features is None:
         return None
     names = [f.name for f in features.features]
-    synthetic = names == [f"feature{i + 1}" for i in range(len(names))] and all(
-        f.kind == "numeric" for f in features.features
-    )
+    synthetic = names == [f"feature{i + 1}" for i in range(len(names))] and features.all_numeric
     if synthetic and features.label_kind == "int" and 2 <= len(names) <= 100:
         return {"type": "integer", "enum": [len(names)], "default": len(names)}
     return {"type": "integer", "enum": []}  # nothing generated can fit this schema

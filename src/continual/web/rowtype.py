@@ -52,7 +52,7 @@ class RowDecoder:
         self._decoder = msgspec.json.Decoder(body)
         self._names = schema.names
         self._k = k
-        self._numeric = all(f.kind == "numeric" for f in schema.features)
+        self._numeric = schema.all_numeric
         self._int_label = schema.label_kind == "int"
         self._numeric_at = frozenset(
             j for j, f in enumerate(schema.features) if f.kind == "numeric"
