@@ -245,3 +245,48 @@ def test_columns_are_checked_as_their_rows_are() -> None:
         assert np.isfinite(frame.values).all()
         seen["ok"] += 1
     assert min(seen.values()) > 200
+
+
+def test_typed_columns_are_the_general_paths_frame() -> None:
+    """Whatever the schema-made columns decoder of ``POST /predict`` accepts, the general
+    path accepts too, as the same frame (values, codes and levels) and answer form; and it
+    takes most good batches itself."""
+    import msgspec
+    import numpy as np
+
+    from continual.web.rowtype import column_decoder
+
+    rng = random.Random(11)
+    taken = accepted = 0
+    for _ in range(3000):
+        schema = rng.choice([NUMERIC, MIXED, SINGLE])
+        n = rng.randint(0, 4)
+        columns: dict[str, list[object]] = {}
+        for f in schema.features:
+            if rng.random() < 0.03:
+                continue  # a missing column
+            good = [0.5, -1.25, 3, 2**53, -(2**53)] if f.kind == "numeric" else ["p", "q", "r"]
+            size = n if rng.random() < 0.95 else n + 1
+            columns[f.name] = [
+                rng.choice(good if rng.random() < 0.95 else ODD) for _ in range(size)
+            ]
+        if rng.random() < 0.03:
+            columns["zz"] = [1.0] * n
+        body: dict[str, object] = {"columns": columns}
+        if rng.random() < 0.5:
+            body["output"] = rng.choice(["rows", "columns", "table"])
+        raw = msgspec.json.encode(body)
+        typed = column_decoder(schema).decode(raw, 3)
+        general = _outcome(schema_mod.validate_columns, columns, schema, 3, "columns")
+        form_ok = body.get("output", "rows") in ("rows", "columns")
+        accepted += general[0] == "ok" and form_ok
+        if typed is None:
+            continue
+        taken += 1
+        assert form_ok and typed.output == body.get("output", "rows"), body
+        frame = schema_mod.validate_columns(columns, schema, 3, "columns")
+        assert np.array_equal(typed.frame.values, frame.values), body
+        assert typed.frame.levels == frame.levels, body
+        assert typed.frame.values.flags.c_contiguous
+    assert accepted > 1000
+    assert taken >= 0.9 * accepted

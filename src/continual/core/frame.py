@@ -23,6 +23,13 @@ Matrix = npt.NDArray[np.float64]
 Levels = tuple[tuple[str, ...], ...]  # per feature, code -> value (empty for numeric)
 
 
+def local_codes(column: Sequence[str]) -> tuple[npt.NDArray[np.intp], tuple[str, ...]]:
+    """A categorical column of one request coded on its own: codes, and the sorted values
+    they index (a frame's levels for that feature)."""
+    table, codes = np.unique(np.asarray(column, dtype=object), return_inverse=True)
+    return codes, tuple(table.tolist())
+
+
 class Frame:
     """``n`` rows of features: ``values[i, j]`` is row i's feature j (a code if categorical)."""
 

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from continual.core.errors import InvalidInput
-from continual.core.frame import Frame
+from continual.core.frame import Frame, local_codes
 from continual.core.types import (
     Feature,
     FeatureSchema,
@@ -437,9 +437,9 @@ def validate_columns(
             continue
         if not set(map(type, column)) <= _STR_TYPES or max(map(len, column)) > MAX_CATEGORY_LENGTH:
             _name_bad(column, f, name)
-        table, codes = np.unique(np.asarray(column, dtype=object), return_inverse=True)
+        codes, table = local_codes(column)
         values[:, j] = codes
-        levels.append(tuple(table.tolist()))
+        levels.append(table)
     return Frame(schema, values, tuple(levels))
 
 

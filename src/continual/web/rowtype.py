@@ -1,13 +1,14 @@
-"""``POST /data``'s JSON rows decoded against the fixed schema, checked in C.
+"""Request bodies decoded against the fixed schema, checked in C.
 
-Once the schema is fixed, every row must hold exactly its features and the label, each of
-a known type and range. A msgspec Struct made from the schema says so, and the decoder
-checks it while it parses: no dict per row, no second pass of Python checks over the
-values (together about half the cost of a 10,000-row batch before the insert). The
-Struct accepts a subset of what ``core.schema.validate_labelled`` accepts, with the same
-normalised values (an int feature becomes a float, as there). A body it refuses for any
-reason goes to that general path, which names the first bad row and field: the answers,
-errors included, are the same.
+Once the schema is fixed, every row of ``POST /data`` must hold exactly its features and
+the label, and every ``columns`` batch of ``POST /predict`` exactly one list per feature,
+each value of a known type and range. A msgspec Struct made from the schema says so,
+and the decoder checks it while it parses: no dict per row, no second pass of Python
+checks over the values (together about half the cost of a 10,000-row batch before the
+insert, and a third of a 1,000-row columnar prediction before the model). The Structs
+accept a subset of what ``core.schema`` accepts, with the same normalised values (an int
+feature becomes a float, as there). A body they refuse for any reason goes to the general
+path, which names the first bad row and field: the answers, errors included, are the same.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
 from msgspec.structs import astuple
 
+from continual.core.frame import Frame, local_codes
 from continual.core.schema import MAX_CATEGORY_LENGTH, MAX_MAGNITUDE
 from continual.core.types import FeatureSchema, LabelledBatch
 
@@ -96,3 +98,61 @@ def row_decoder(schema: FeatureSchema) -> RowDecoder | None:
     if schema.label in schema.names:
         return None
     return RowDecoder(schema)
+
+
+class ColumnBatch(NamedTuple):
+    """A columnar ``POST /predict`` body, checked: its rows as a frame, and the answer's form."""
+
+    frame: Frame
+    output: str
+
+
+class ColumnDecoder:
+    """Decodes ``{"columns": {...}, "output": ...}`` for one schema, or says ``None``."""
+
+    def __init__(self, schema: FeatureSchema) -> None:
+        # field names are v0..vk (any JSON key is a valid name this way)
+        fields: list[tuple[str, Any]] = [
+            (f"v{j}", list[_NUMBER] if f.kind == "numeric" else list[_CATEGORY])
+            for j, f in enumerate(schema.features)
+        ]
+        rename = {f"v{j}": f.name for j, f in enumerate(schema.features)}
+        columns = msgspec.defstruct(
+            "Columns", fields, rename=rename, forbid_unknown_fields=True, gc=False
+        )
+        body = msgspec.defstruct(
+            "ColumnsRequest",
+            [("columns", columns), ("output", Literal["rows", "columns"], "rows")],
+            forbid_unknown_fields=True,
+        )
+        self._decoder = msgspec.json.Decoder(body)
+        self._schema = schema
+        self._categorical = frozenset(
+            j for j, f in enumerate(schema.features) if f.kind != "numeric"
+        )
+
+    def decode(self, body: bytes, max_rows: int) -> ColumnBatch | None:
+        """The checked batch, or ``None`` if the body is not exactly such columns of one
+        length between 1 and ``max_rows`` (or not JSON)."""
+        try:
+            got: Any = self._decoder.decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        cols: tuple[list[Any], ...] = astuple(got.columns)
+        n = len(cols[0])
+        if not 0 < n <= max_rows or any(len(c) != n for c in cols):
+            return None  # the general path names the column, or the size
+        values = np.empty((n, len(cols)), dtype=np.float64)
+        levels: list[tuple[str, ...]] = [()] * len(cols)
+        for j, column in enumerate(cols):
+            if j in self._categorical:
+                values[:, j], levels[j] = local_codes(column)
+            else:
+                values[:, j] = column
+        return ColumnBatch(Frame(self._schema, values, tuple(levels)), got.output)
+
+
+@lru_cache(maxsize=8)
+def column_decoder(schema: FeatureSchema) -> ColumnDecoder:
+    """The columns decoder for a schema, made once."""
+    return ColumnDecoder(schema)

@@ -23,7 +23,7 @@ from continual.core.schema import validate_unlabelled
 from continual.core.types import FeatureSchema, Prediction
 from continual.services.ingest import FeedbackResult, IngestResult
 from continual.web.openapi import DataOperation
-from continual.web.rowtype import row_decoder
+from continual.web.rowtype import column_decoder, row_decoder
 from continual.web.schemas import (
     BatchPredictions,
     ColumnarPredictions,
@@ -135,7 +135,15 @@ async def answer_predict(svc: Services, data: PredictRequest, key: str | None = 
         batch = svc.predictor.columns_of(data.columns)
     else:
         batch = [data.features] if data.features is not None else data.rows or []
-    if data.output == "columns":
+    return await answer_batch(svc, batch, data.output, key, started)
+
+
+async def answer_batch(
+    svc: Services, batch: list[dict[str, Any]] | Frame, output: str, key: str | None, started: float
+) -> Answer:
+    """A batch's answer, as rows or as columns (``output``); its latency is observed from
+    ``started``."""
+    if output == "columns":
         scored = await _off_loop(functools.partial(svc.predictor.score, key=key), batch)
         out: Answer = ColumnarPredictions(scored.version, scored.columns())
     else:
@@ -151,8 +159,16 @@ Headers = dict[bytes, bytes]  # as web.front reads them (web never imports a sib
 
 
 async def predict_lane(svc: Services, body: bytes, _scope: Any, headers: Headers) -> bytes:
-    """The fast lane of ``POST /predict`` (``web.front``): any error, Litestar answers."""
-    return _encode(await answer_predict(svc, _decode_predict(body), caller_key(headers)))
+    """The fast lane of ``POST /predict`` (``web.front``): any error, Litestar answers. A
+    columnar batch is checked as it is decoded, against the champion's schema."""
+    key = caller_key(headers)
+    bundle = svc.holder.current
+    if bundle is not None and b'"columns"' in body:
+        started = time.perf_counter()
+        typed = column_decoder(bundle.schema).decode(body, svc.settings.max_batch_rows)
+        if typed is not None:
+            return _encode(await answer_batch(svc, typed.frame, typed.output, key, started))
+    return _encode(await answer_predict(svc, _decode_predict(body), key))
 
 
 def caller_key(headers: Headers) -> str | None:
