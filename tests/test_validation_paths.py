@@ -283,7 +283,8 @@ def test_typed_columns_are_the_general_paths_frame() -> None:
         if typed is None:
             continue
         taken += 1
-        assert form_ok and typed.output == body.get("output", "rows"), body
+        assert form_ok, body
+        assert typed.output == body.get("output", "rows"), body
         frame = schema_mod.validate_columns(columns, schema, 3, "columns")
         assert np.array_equal(typed.frame.values, frame.values), body
         assert typed.frame.levels == frame.levels, body

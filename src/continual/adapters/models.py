@@ -16,15 +16,17 @@ import pickle
 from collections.abc import Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from continual.core.frame import Frame, Rows, column_of
 from continual.core.onerow import OneRow
-from continual.core.treerow import Tree, TreeRow, tree_row
 from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType
+
+if TYPE_CHECKING:
+    from continual.adapters.treejit import TreeRow
 
 Matrix = npt.NDArray[np.float64]
 
@@ -107,11 +109,13 @@ def fit(
 
 def _tree_row(estimator: Any) -> TreeRow | None:
     """A HistGradientBoosting's trees as a ``TreeRow`` (its single-row path), or ``None``
-    for other families, native categorical splits, or an ensemble beyond the size limit.
-    Reads the estimator's fitted predictors (private attributes of scikit-learn, pinned by
-    uv.lock; tests/test_onnx.py checks the answers equal ``predict_proba``'s)."""
+    for other families and for native categorical splits. Reads the estimator's fitted
+    predictors (private attributes of scikit-learn, pinned by uv.lock; tests/test_onnx.py
+    checks the answers equal ``predict_proba``'s)."""
     if type(estimator).__name__ != "HistGradientBoostingClassifier":
         return None
+    from continual.adapters.treejit import Tree, TreeRow  # numba: for tree champions only
+
     trees: list[list[Tree]] = []
     for iteration in estimator._predictors:
         outputs = []
@@ -131,7 +135,7 @@ def _tree_row(estimator: Any) -> TreeRow | None:
             )
         trees.append(outputs)
     baseline = np.asarray(estimator._baseline_prediction, dtype=np.float64).ravel().tolist()
-    return tree_row(trees, baseline, "logistic" if len(baseline) == 1 else "softmax")
+    return TreeRow(trees, baseline, "logistic" if len(baseline) == 1 else "softmax")
 
 
 class CompiledModel:
