@@ -76,7 +76,7 @@ def test_compiled_probabilities_match_sklearn(model_type: ModelType, classes: in
     values = [tuple(r[n] for n in schema.names) for r in probe]
     assert np.abs(served.predict_values(values) - got).max() <= 1e-12
     one = np.array([served.predict_one(v) for v in values[::5]])
-    # a linear model's plain floats, and a boosted ensemble's generated Python, are
+    # a linear model's plain floats, and a boosted ensemble's compiled walk, are
     # scikit-learn's own arithmetic; a forest's single row goes through ONNX, as a batch
     exact = model_type in ("logistic_regression", "sgd", "hist_gradient_boosting")
     assert np.abs(one - (want if exact else got)[::5]).max() <= 1e-12

@@ -38,21 +38,28 @@ class Tree(NamedTuple):
     value: Sequence[float]
 
 
+_NODE = np.dtype([("threshold", np.float64), ("child", np.int32), ("feature", np.int32)])
+
+
 def _walk(
-    x: Any, feature: Any, threshold: Any, child: Any, value: Any, roots: Any, base: Any
+    numbers: Any, hot: Any, mean: Any, scale: Any, width: int, nodes: Any, roots: Any, base: Any
 ) -> Any:
-    """The raw scores of row ``x``: ``base`` plus, per iteration and output, the value of
-    the leaf the row reaches (``child[node] < 0``: a leaf; else its left child, the right
-    one next to it)."""
+    """The raw scores of one row: its input (``numbers`` standardised, as the pipeline's
+    scaler does, then the one-hot columns ``hot``), and per iteration and output the value
+    of the leaf it reaches added to ``base``. A node with ``child < 0`` is a leaf, its value
+    in ``threshold``; else the row goes to ``child`` (left) or the node next to it."""
+    x = np.zeros(width)
+    for i in range(numbers.shape[0]):
+        x[i] = (numbers[i] - mean[i]) / scale[i]
+    for k in hot:
+        x[k] = 1.0
     s = base.copy()
     for it in range(roots.shape[0]):
         for k in range(roots.shape[1]):
-            node = roots[it, k]
-            c = child[node]
-            while c >= 0:
-                node = c + (x[feature[node]] > threshold[node])
-                c = child[node]
-            s[k] += value[node]
+            node = nodes[roots[it, k]]
+            while node.child >= 0:
+                node = nodes[node.child + (x[node.feature] > node.threshold)]
+            s[k] += node.threshold
     return s
 
 
@@ -67,68 +74,78 @@ def _kernel() -> Callable[..., Any]:
         return numba.njit(nogil=False)(_walk)
 
 
+_NO_HOT = np.zeros(0, dtype=np.intp)
+
+
 class TreeRow:
-    """A boosted ensemble's probabilities for one encoded row, in plain Python floats."""
+    """A boosted ensemble's probabilities for one row, in plain Python floats."""
 
     def __init__(
-        self, trees: Sequence[Sequence[Tree]], baseline: Sequence[float], link: str
+        self,
+        trees: Sequence[Sequence[Tree]],
+        baseline: Sequence[float],
+        link: str,
+        standard: tuple[Sequence[float], Sequence[float], int] | None = None,
     ) -> None:
         """``trees``: per boosting iteration, one tree per output (``len(baseline)``
-        outputs); ``link``: ``logistic`` (one output, two classes) or ``softmax``."""
-        feature: list[int] = []
-        threshold: list[float] = []
-        child: list[int] = []
-        value: list[float] = []
+        outputs); ``link``: ``logistic`` (one output, two classes) or ``softmax``;
+        ``standard``: the scaler's means and scales of the numeric inputs and the width of
+        the model's input (one-hot columns after the numbers); none: the row is the input."""
+        records: list[tuple[float, int, int]] = []
         roots: list[list[int]] = []
         for outputs in trees:
             roots.append([])
             for tree in outputs:
-                roots[-1].append(len(feature))
-                _lay_out(tree, feature, threshold, child, value)
+                roots[-1].append(len(records))
+                _lay_out(tree, records)
+        if standard is None:
+            width = 1 + max((r[2] for r in records), default=0)
+            standard = ([0.0] * width, [1.0] * width, width)
+        mean, scale, width = standard
         self.link = link
-        self._arrays = (
-            np.asarray(feature, dtype=np.intp),
-            np.asarray(threshold, dtype=np.float64),
-            np.asarray(child, dtype=np.intp),
-            np.asarray(value, dtype=np.float64),
-            np.asarray(roots, dtype=np.intp).reshape(len(trees), len(baseline)),
-            np.asarray(baseline, dtype=np.float64),
-        )
+        self._mean = np.asarray(mean, dtype=np.float64)
+        self._scale = np.asarray(scale, dtype=np.float64)
+        self._width = width
+        self._nodes = np.array(records, dtype=_NODE)
+        self._roots = np.asarray(roots, dtype=np.intp).reshape(len(trees), len(baseline))
+        self._base = np.asarray(baseline, dtype=np.float64)
         self._walk = _kernel()
-        self.raw([0.0] * (1 + max(feature, default=0)))  # compiled here, not on a request
+        self.raw(self._mean.tolist())  # compiled here, not on a request
 
-    def raw(self, row: Sequence[float]) -> list[float]:
-        """The ensemble's raw scores (log-odds), one per output."""
-        return self._walk(np.asarray(row, dtype=np.float64), *self._arrays).tolist()  # type: ignore[no-any-return]
+    def raw(self, numbers: Sequence[float], hot: Sequence[int] = ()) -> list[float]:
+        """The ensemble's raw scores (log-odds), one per output, of the row whose numeric
+        inputs are ``numbers`` (before scaling) and whose one-hot columns ``hot`` are 1."""
+        return self._walk(  # type: ignore[no-any-return]
+            np.asarray(numbers, dtype=np.float64),
+            np.asarray(hot, dtype=np.intp) if hot else _NO_HOT,
+            self._mean,
+            self._scale,
+            self._width,
+            self._nodes,
+            self._roots,
+            self._base,
+        ).tolist()
 
-    def proba(self, row: Sequence[float]) -> list[float]:
+    def proba(self, numbers: Sequence[float], hot: Sequence[int] = ()) -> list[float]:
         """Probabilities of each class, in the model's class order."""
-        z = self.raw(row)
+        z = self.raw(numbers, hot)
         if self.link == "logistic":
             p1 = logistic(z[0])
             return [1.0 - p1, p1]
         return softmax(z)
 
 
-def _lay_out(
-    tree: Tree, feature: list[int], threshold: list[float], child: list[int], value: list[float]
-) -> None:
+def _lay_out(tree: Tree, records: list[tuple[float, int, int]]) -> None:
     """Append ``tree``'s nodes breadth first, the children of a split side by side."""
-    start = len(feature)
+    start = len(records)
     placed = 1  # nodes given a slot so far
     queue = deque([0])
     while queue:
         node = queue.popleft()
         left = tree.left[node]
         if left < 0:
-            feature.append(0)
-            threshold.append(0.0)
-            child.append(-1)
-            value.append(float(tree.value[node]))
+            records.append((float(tree.value[node]), -1, 0))
             continue
-        feature.append(int(tree.feature[node]))
-        threshold.append(float(tree.threshold[node]))
-        child.append(start + placed)
-        value.append(0.0)
+        records.append((float(tree.threshold[node]), start + placed, int(tree.feature[node])))
         placed += 2
         queue += (left, tree.right[node])
