@@ -83,6 +83,39 @@ def test_v2_infer_both_tabular_forms_match_predict(trained: Api) -> None:
     assert fed["accepted"] == 1
 
 
+def test_v2_infer_of_one_row_is_a_single_row_predict(trained: Api) -> None:
+    """One row through V2 (either form) answers what `{"features": ...}` does, with every
+    output, and its id takes feedback."""
+    row = {"feature1": 0.7, "feature2": -0.4}
+    want = trained.post("/predict", json={"features": row}).json()
+    forms = [
+        [{"name": n, "shape": [1], "datatype": "FP64", "data": [v]} for n, v in row.items()],
+        [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [[0.7, -0.4]]}],
+    ]
+    for inputs in forms:
+        got = trained.post("/v2/models/continual/infer", json={"inputs": inputs}).json()
+        out = {o["name"]: o for o in got["outputs"]}
+        assert got["model_version"] == want["model_version"]
+        assert out["predict"]["data"] == [want["prediction"]]
+        assert (out["predict"]["shape"], out["predict"]["datatype"]) == ([1], "INT64")
+        assert out["predict_proba"]["shape"] == [1, 2]
+        assert out["predict_proba"]["parameters"] == {"classes": ["0", "1"]}
+        assert out["predict_proba"]["data"] == [want["probabilities"][k] for k in ("0", "1")]
+        assert out["confidence"]["data"] == [want["confidence"]]
+        pid = out["prediction_id"]["data"][0]
+        assert pid != want["prediction_id"]
+        fed = trained.post("/feedback", json={"items": [{"prediction_id": pid, "label": 0}]})
+        assert fed.json()["accepted"] == 1
+    bad = trained.post(
+        "/v2/models/continual/infer",
+        json={
+            "inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [1, True]}]
+        },
+    )
+    assert bad.status_code == 422
+    assert "inputs" in bad.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "field"),
     [

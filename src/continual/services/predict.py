@@ -159,16 +159,23 @@ class PredictService:
         self.shadow = shadow
         self.served: dict[str, int] = {}
 
-    def predict_one(self, features: Mapping[str, object], key: str | None = None) -> Prediction:
-        """One row (``features``), as ``predict([features], "features")`` answers it, made
-        with no numpy call for a linear champion and no object the answer does not need."""
+    def predict_one(
+        self,
+        features: Mapping[str, object],
+        key: str | None = None,
+        name: str = "features",
+        pinned: bool = False,
+    ) -> Prediction:
+        """One row (``features``), as ``predict([features], name)`` answers it, made with
+        no numpy call for a linear champion and no object the answer does not need
+        (``key``, ``pinned``: as ``score`` takes them)."""
         now = self.clock.now()
         pid = prediction_ids(now, 1)[0]
-        bundle = answering(self.holder, key, pid)
+        bundle = self.holder.current if pinned else answering(self.holder, key, pid)
         if bundle is None:
             raise Conflict("no model is loaded yet: add data and retrain", {"status": "no_model"})
         self.log.room(1)
-        values = validate_unlabelled([features], bundle.schema, self.max_rows, "features")[0]
+        values = validate_unlabelled([features], bundle.schema, self.max_rows, name)[0]
         model = bundle.model
         proba = model.predict_one(values)
         best = max(range(len(proba)), key=proba.__getitem__)  # the first of equals, as argmax

@@ -21,7 +21,7 @@ from litestar.types import Scope
 from continual import __version__
 from continual.bootstrap import Services
 from continual.core.errors import InvalidInput, NotFound, Unavailable
-from continual.core.types import FeatureSchema
+from continual.core.types import FeatureSchema, Prediction
 from continual.services.predict import Scored
 from continual.web.security import PROTECTED, error_responses
 from continual.web.serve import CallerKey, Headers, caller_key
@@ -137,7 +137,8 @@ def _check_model(svc: Services, name: str, version: str | None) -> str:
     return bundle.version
 
 
-def _outputs(req: InferRequest, scored: Scored, int_labels: bool) -> list[InferOutput]:
+def _outputs(req: InferRequest, scored: Scored | Prediction, int_labels: bool) -> list[InferOutput]:
+    """The outputs the request names (all by default), from a batch or one row."""
     wanted = [o.name for o in req.outputs] if req.outputs else list(OUTPUTS)
     unknown = [w for w in wanted if w not in OUTPUTS]
     if unknown:
@@ -145,21 +146,20 @@ def _outputs(req: InferRequest, scored: Scored, int_labels: bool) -> list[InferO
             f"outputs: unknown output {unknown[0]!r}; this model has {', '.join(OUTPUTS)}",
             {"field": "outputs"},
         )
-    n = len(scored.ids)
-    keys = scored.bundle.model.class_keys
+    if isinstance(scored, Prediction):
+        labels, ids, keys = [scored.prediction], [scored.prediction_id], list(scored.probabilities)
+        proba, confidence = list(scored.probabilities.values()), [scored.confidence]
+    else:
+        labels, ids, keys = scored.labels, scored.ids, list(scored.bundle.model.class_keys)
+        proba, confidence = scored.proba.ravel().tolist(), scored.confidence
+    n = len(ids)
     made = {
-        "predict": lambda: InferOutput(
-            "predict", [n], "INT64" if int_labels else "BYTES", scored.labels
-        ),
+        "predict": lambda: InferOutput("predict", [n], "INT64" if int_labels else "BYTES", labels),
         "predict_proba": lambda: InferOutput(
-            "predict_proba",
-            [n, len(keys)],
-            "FP64",
-            scored.proba.ravel().tolist(),
-            {"classes": list(keys)},
+            "predict_proba", [n, len(keys)], "FP64", proba, {"classes": keys}
         ),
-        "confidence": lambda: InferOutput("confidence", [n], "FP64", scored.confidence),
-        "prediction_id": lambda: InferOutput("prediction_id", [n], "BYTES", scored.ids),
+        "confidence": lambda: InferOutput("confidence", [n], "FP64", confidence),
+        "prediction_id": lambda: InferOutput("prediction_id", [n], "BYTES", ids),
     }
     return [made[w]() for w in wanted]
 
@@ -168,7 +168,8 @@ def infer_answer(
     svc: Services, name: str, version: str | None, req: InferRequest, key: str | None = None
 ) -> InferResponse:
     """Score a V2 request with the champion (or a canary for its share of callers, unless
-    the path names the version); the fast lane (``web.front``) calls it too."""
+    the path names the version); the fast lane (``web.front``) calls it too. One row goes
+    the way a single-row ``POST /predict`` does."""
     _check_model(svc, name, version)
     bundle = svc.holder.current
     assert bundle is not None  # checked just above
@@ -176,9 +177,13 @@ def infer_answer(
     pinned = version is not None
     columns = _columns(req, bundle.schema)
     n = len(next(iter(columns.values())))
-    if n <= SMALL_BATCH:  # a few rows are cheaper as dicts than as a frame's arrays
-        if any(len(c) != n for c in columns.values()):
-            raise InvalidInput("inputs: every tensor must hold as many rows", {"field": "inputs"})
+    scored: Scored | Prediction
+    if n <= SMALL_BATCH and any(len(c) != n for c in columns.values()):
+        raise InvalidInput("inputs: every tensor must hold as many rows", {"field": "inputs"})
+    if n == 1:
+        one = {k: c[0] for k, c in columns.items()}
+        scored = svc.predictor.predict_one(one, key, "inputs", pinned)
+    elif n <= SMALL_BATCH:  # a few rows are cheaper as dicts than as a frame's arrays
         names = list(columns)
         rows = [
             dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
@@ -189,7 +194,8 @@ def infer_answer(
         scored = svc.predictor.score(frame, "inputs", key, pinned)
     outputs = _outputs(req, scored, bundle.schema.label_kind == "int")
     svc.observe_prediction("single" if n == 1 else "batch", time.perf_counter() - started)
-    return InferResponse(name, outputs, scored.version, req.id)
+    made_by = scored.model_version if isinstance(scored, Prediction) else scored.version
+    return InferResponse(name, outputs, made_by, req.id)
 
 
 def _path_model(path: str) -> tuple[str, str | None]:
