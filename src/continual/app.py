@@ -46,8 +46,8 @@ def create_app(
         # one BLAS / OpenMP thread: two on a busy 2-core box slowed batch predictions
         # 5-67x, and single HistGradientBoosting predictions far more
         limits = models.one_thread()
-        # large request bodies and batch arrays go back to the OS when freed (adapters/heap)
-        heap.keep_large_blocks_mapped()
+        # request bodies and batch arrays reuse the heap, which stays bounded (adapters/heap)
+        heap.fix_thresholds()
         await services.start()
         scheduler = start_jobs(services)
         gc.freeze()  # start-up's objects, as after a model swap (services/holder.py)
