@@ -53,6 +53,7 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     CONTINUAL_PORT=8000 \
     CONTINUAL_DATA_DIR=/data \
     NICEGUI_STORAGE_PATH=/data/.nicegui \
+    NUMBA_CACHE_DIR=/data/.numba \
     MLFLOW_DISABLE_TELEMETRY=true \
     DO_NOT_TRACK=true
 

@@ -417,6 +417,8 @@ def test_runtime_stage_settings(stages: list[list[Instruction]]) -> None:
     assert env.get("MLFLOW_DISABLE_TELEMETRY") == "true"
     assert env.get("DO_NOT_TRACK") == "true"
     assert env.get("CONTINUAL_DATA_DIR") == "/data"
+    # the venv is root-owned: numba's compiled tree walk is cached in the volume
+    assert env.get("NUMBA_CACHE_DIR", "").startswith("/data/")
     assert env.get("CONTINUAL_HOST") == "0.0.0.0"
     assert "/app/.venv/bin" in env.get("PATH", "")
 

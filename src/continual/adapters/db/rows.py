@@ -153,17 +153,19 @@ class RowRepository:
         self, schema: FeatureSchema, sql: str, params: tuple[int], newest_first: bool
     ) -> Labelled:
         """The driver's cursor, a chunk of rows at a time (a million-row read holds one chunk
-        of row tuples, not a million): each chunk's ids become one int64 array and its
-        blocks one joined ``bytes`` (``frombuffer`` of their join is the matrix)."""
+        of row tuples, not a million): each chunk is split into its columns by one ``zip``
+        in C, its ids become one int64 array and its blocks one joined ``bytes``
+        (``frombuffer`` of their join is the matrix)."""
         ids: list[npt.NDArray[np.int64]] = []
         blocks: list[bytes] = []
-        labels: list[list[Label]] = []
+        labels: list[tuple[Label, ...]] = []
         for got in self.db.fetch_chunks(sql, params):
             if newest_first:
                 got.reverse()
-            ids.append(np.fromiter((r[0] for r in got), dtype=np.int64, count=len(got)))
-            blocks.append(b"".join([r[1] for r in got]))
-            labels.append([r[2] for r in got])
+            chunk_ids, chunk_blocks, chunk_labels = zip(*got, strict=True)
+            ids.append(np.array(chunk_ids, dtype=np.int64))
+            blocks.append(b"".join(chunk_blocks))
+            labels.append(chunk_labels)
         if newest_first:
             ids.reverse()
             blocks.reverse()
