@@ -138,3 +138,33 @@ def test_a_retrain_after_the_start_up_read_reads_only_the_new_rows(
     assert pool.cold_reads == 1
     assert outcome.params["window_last_row"] == "500"
     assert int(outcome.params["window_rows"]) + outcome.holdout_rows == 500
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/self/maps")
+def test_a_bulk_read_maps_the_file_and_leaves_no_map_behind(
+    stored: tuple[Database, FeatureSchema], tmp_path: Path
+) -> None:
+    """The read maps the database file while it runs and unmaps it after (the pooled
+    connection keeps no map, so no later query holds the file's pages resident); its rows
+    are the same as through page reads."""
+    database, schema = stored
+    add(database, 1, 3000)
+    with database.db.connect() as conn:  # the rows into the file (a read maps the file only)
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = str(tmp_path / "pool.db")
+
+    def mapped() -> bool:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        return any(line.endswith(path) for line in maps)
+
+    during = [
+        mapped()
+        for _ in database.db.fetch_chunks("SELECT id, feature_values FROM labelled_rows", (), 1000)
+    ]
+    assert during == [True, True, True]
+    assert not mapped()
+    got = database.rows.recent_rows(schema, 3000)
+    assert not mapped()
+    assert got.ids.tolist() == list(range(1, 3001))
+    assert got.x.values[:, 1].tolist() == [-float(i) for i in range(1, 3001)]
+    assert list(got.y) == [i % 3 for i in range(1, 3001)]

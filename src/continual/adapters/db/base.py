@@ -17,6 +17,7 @@ from continual.core.errors import StorageBusy, StorageFailed, StorageFull
 _LOCKED = ("database is locked", "database table is locked", "database is busy", "lock timeout")
 _FULL = ("database or disk is full", "disk is full", "no space left on device")
 _IO = ("disk i/o error", "could not write", "could not extend file")
+MMAP_BYTES = 2**31 - 2**16  # SQLite's largest map on Linux: a bulk read maps the file
 
 
 def translate(exc: OperationalError) -> Exception:
@@ -97,9 +98,14 @@ class Db:
         heap), a million-row read took 0.98 s in chunks of 8,192 rows, 0.80 s in 512."""
         with self.connect() as conn:
             cursor = conn.connection.cursor()
+            mapped = self.engine.dialect.name == "sqlite"
             try:
+                if mapped:  # pages read through a map, not a pread each: 0.47-0.53 -> 0.43 s
+                    cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
                 cursor.execute(sql, params)
                 while got := cursor.fetchmany(chunk):
                     yield list(got)
             finally:
+                if mapped:  # unmapped again: the pooled connection keeps no map
+                    cursor.execute("PRAGMA mmap_size=0")
                 cursor.close()
