@@ -168,3 +168,22 @@ def test_a_bulk_read_maps_the_file_and_leaves_no_map_behind(
     assert got.ids.tolist() == list(range(1, 3001))
     assert got.x.values[:, 1].tolist() == [-float(i) for i in range(1, 3001)]
     assert list(got.y) == [i % 3 for i in range(1, 3001)]
+
+
+def test_a_bulk_import_leaves_room_for_the_next_rows(
+    stored: tuple[Database, FeatureSchema],
+) -> None:
+    """After a read that grows the pool many times over, the next few rows go into the
+    room it left: the held rows are not copied again."""
+    database, schema = stored
+    add(database, 1, 100)
+    cache = PoolCache(database.rows)
+    cache.recent_rows(schema, 10_000)
+    add(database, 101, 2000)  # 20 times the pool: more than its room
+    cache.recent_rows(schema, 10_000)
+    buffer = cache.values.ctypes.data
+    add(database, 2101, 10)
+    got = cache.recent_rows(schema, 10_000)
+    assert cache.values.ctypes.data == buffer  # appended in place
+    assert cache.cold_reads == 1
+    assert same(got, database.rows.recent_rows(schema, 10_000))

@@ -103,7 +103,10 @@ class PoolCache:
             return
         need = self.size + k
         if need > len(self.ids):
-            capacity = max(need, 2 * len(self.ids))
+            # room for as many rows again, so the next retrains' rows go in without a copy
+            # (a bulk import of 850,000 rows into a pool of 160,000 had left none, and the
+            # next 10,000 rows copied the million held: 0.33 s of a 2.1 s retrain)
+            capacity = 2 * need
             ids = np.empty(capacity, dtype=np.int64)
             values = np.empty((capacity, self.values.shape[1]), dtype=np.float64)
             ids[: self.size] = self.ids[: self.size]
