@@ -64,6 +64,8 @@ def test_compiled_probabilities_match_sklearn(model_type: ModelType, classes: in
     blob = export(pipeline.named_steps["model"], CompiledModel(pipeline, schema).width)
     served = CompiledModel(pipeline, schema, blob, serving=True)
     assert served.runtime == ("numpy" if model_type in ("logistic_regression", "sgd") else "onnx")
+    one_row = {"logistic_regression": "python", "sgd": "python", "hist_gradient_boosting": "numba"}
+    assert served.single_row_runtime == one_row.get(model_type, "onnx")
     got = served.predict_rows(probe)
     assert got.shape == want.shape == (len(probe), classes)
     assert np.abs(got - want).max() <= 1e-6
@@ -102,6 +104,7 @@ def test_tree_champion_serves_through_onnx_after_retrain_and_restart(
     assert verdict["model_type"] == "hist_gradient_boosting"
     status = first.get("/model-status").json()
     assert status["runtime"] == "onnx"
+    assert status["single_row_runtime"] == "numba"
     version = status["model_version"]
     local = data / "models" / f"{version}.onnx"
     assert local.stat().st_size > 0

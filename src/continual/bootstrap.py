@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,20 +115,29 @@ class Services:
         # The first seconds belong to start-up and the first requests; a server stopped
         # or killed at once (a crash loop, a test) never pays ~5 s of CPU for a worker.
         # A retrain asked for before then prepares the store itself and says so.
-        await asyncio.sleep(WARM_UP_DELAY_SECONDS)
-        # the download worker first: a champion promoted elsewhere must not wait on
-        # the training worker's minute of imports and store preparation
-        # then the training pool into the worker's copy: the first retrain reads only the
-        # rows that arrived since
-        for prepare in (
+        # The download worker comes first: a champion promoted elsewhere must not wait on
+        # the training worker's minute of imports and store preparation. On a shared
+        # database (replicas) it starts at once, in its own process: another replica may
+        # promote any second, and a download that first waited out the delay and the
+        # worker's MLflow import served it 7 s late. Then the training pool into the
+        # worker's copy: the first retrain reads only the rows that arrived since.
+        steps: list[Callable[[], Awaitable[object]]] = [
             self.registry.prepare_fetcher,
             self.retrainer.prepare,
             self.retrainer.warm_pool,
-        ):
-            try:
-                await prepare()
-            except ContinualError as exc:
-                log.warning("warm_up_failed", error=exc.message)
+        ]
+        if not self.settings.database_url.startswith("sqlite"):
+            await self._prepare(steps.pop(0))
+        await asyncio.sleep(WARM_UP_DELAY_SECONDS)
+        for prepare in steps:
+            await self._prepare(prepare)
+
+    @staticmethod
+    async def _prepare(step: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await step()
+        except ContinualError as exc:
+            log.warning("warm_up_failed", error=exc.message)
 
     async def stop(self) -> None:
         """Flush predictions, finish alerts, stop the worker (unless it is shared)."""

@@ -223,6 +223,10 @@ class CompiledModel:
 
             self._session = Session(onnx)
             self.runtime = "onnx"
+        # what scores one row (predict_one): plain floats, the numba walk, or the above
+        self.single_row_runtime = (
+            "python" if self._one is not None else "numba" if self._trees else self.runtime
+        )
 
     def encode(self, rows: Rows) -> Matrix:
         """Rows (already validated) to the model's input matrix."""

@@ -269,6 +269,7 @@ class Monitor:
             model_version=m.model_version,
             model_type=None if bundle is None else bundle.model_type,
             runtime=None if bundle is None else bundle.model.runtime,
+            single_row_runtime=None if bundle is None else bundle.model.single_row_runtime,
             run_id=None if bundle is None else bundle.run_id,
             champion_since=None if bundle is None else iso(bundle.promoted_at),
             accuracy=m.accuracy,

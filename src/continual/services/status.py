@@ -60,6 +60,7 @@ class ModelStatusView(msgspec.Struct, frozen=True, kw_only=True):
     drift: drift.DriftReport | None
     capacity: CapacityView | None = None
     runtime: str | None = None  # what computes the champion's probabilities: onnx, numpy, sklearn
+    single_row_runtime: str | None = None  # what scores one row: python, numba, or as runtime
     # a retrain waits for the tracking store (the first after start-up, MLflow's tables)
     retrain_preparing: bool = False
     estimated_accuracy: float | None = None  # see CheckResult
