@@ -184,6 +184,8 @@ class CompiledModel:
         names = schema.names
         # where the model's inputs sit in a row of values in schema order
         self._numeric_at = [names.index(c) for c in self._numeric]
+        # every feature numeric, in schema order: a row's values are the numeric inputs
+        self._in_order = self._numeric_at == list(range(len(names)))
         self._categorical_at = [(names.index(c), index) for c, index in self._categorical]
         self._standard = list(
             zip(self._numeric_at, self._mean.tolist(), self._scale.tolist(), strict=True)
@@ -208,8 +210,6 @@ class CompiledModel:
                 self._scale,
                 self._categorical_at,
             )
-        # every feature numeric, in schema order: a row's values are the numeric inputs
-        self._in_order = self._numeric_at == list(range(len(schema.features)))
         self._trees: TreeRow | None = (
             _tree_row(estimator, (self._mean.tolist(), self._scale.tolist(), self.width))
             if serving
@@ -241,7 +241,7 @@ class CompiledModel:
         x = np.zeros((n, self.width), dtype=np.float64)
         if self._numeric:
             at = self._numeric_at
-            if at == list(range(len(at))) and len(at) == len(self.schema.features):
+            if self._in_order:
                 num = np.asarray(values, dtype=np.float64).reshape(n, len(at))
             else:
                 pick = itemgetter(*at) if len(at) > 1 else (lambda v: (v[at[0]],))
@@ -265,21 +265,18 @@ class CompiledModel:
         numpy at all (a dozen numpy calls on a 1-row array cost more than its arithmetic)."""
         if self._one is not None:
             return self._one.proba(values)
+        # unknown categories encode as all zeros, as in training
+        hot = [
+            k for at, index in self._categorical_at if (k := index.get(str(values[at]))) is not None
+        ]
         if self._trees is not None:  # the walk standardises the numbers itself
-            hot = [
-                k
-                for at, index in self._categorical_at
-                if (k := index.get(str(values[at]))) is not None
-            ]
             numbers = values if self._in_order else [values[at] for at in self._numeric_at]
             return self._trees.proba(numbers, hot)  # type: ignore[arg-type]
         # the input row in Python, then one array: five numpy calls fewer than encode_values
         row = [(values[at] - m) / s for at, m, s in self._standard]  # type: ignore[operator]
         row += [0.0] * (self.width - len(row))
-        for at, index in self._categorical_at:
-            k = index.get(str(values[at]))
-            if k is not None:  # unknown categories encode as all zeros, as in training
-                row[k] = 1.0
+        for k in hot:
+            row[k] = 1.0
         return self.predict_proba(np.array([row]))[0].tolist()  # type: ignore[no-any-return]
 
     def _encode_frame(self, rows: Frame) -> Matrix:

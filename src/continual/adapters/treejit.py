@@ -65,9 +65,9 @@ def _walk(
     """The raw scores of one row: its input (``numbers`` standardised, as the pipeline's
     scaler does, then the one-hot columns ``hot``), and for each tree (in iteration order)
     the value of the leaf it reaches added to its output's sum in ``base``'s copy.
-    ``nodes``: each node's split (a ``_SPLIT`` record: threshold, child, which is its
-    left, the right next to it, and a leaf its own child; feature) and leaf value; ``trees``: each tree's root and output, and each
-    group of ``GROUP`` trees' depth."""
+    ``nodes``: each node's split (a ``_SPLIT`` record: threshold; child, its left, the
+    right next to it, a leaf its own; feature) and leaf value. ``trees``: each tree's
+    root and output, and each group of ``GROUP`` trees' depth."""
     split, value = nodes
     roots, output, depth = trees
     x = np.zeros(width)
