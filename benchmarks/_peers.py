@@ -107,6 +107,6 @@ def never_retrained(stream: Stream, family: str) -> list[bool]:
         [y for _, y in stream.warmup],
         42,
     )
-    model = CompiledModel(pipeline, schema)
+    model = CompiledModel.of(pipeline, schema)
     predicted = model.labels_of(model.predict_rows([r for r, _ in stream.rows]))
     return [p == y for p, (_, y) in zip(predicted, stream.rows, strict=True)]

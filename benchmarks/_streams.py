@@ -126,7 +126,7 @@ def oracle_accuracy(
     schema = infer_schema({**first, "target": label}, "target", "oracle")
     best = 0.0
     for family in ORACLE_FAMILIES:
-        model = CompiledModel(
+        model = CompiledModel.of(
             fit(family, schema, [r for r, _ in fit_rows], [y for _, y in fit_rows], 0), schema
         )
         got = model.labels_of(model.predict_rows([r for r, _ in test_rows]))

@@ -79,7 +79,7 @@ def services(data_dir: Path) -> Any:
         svc.ingest.add_rows(msgspec.json.decode(json_body(*batch(0)))["rows"])
     schema = svc.ingest.schema()
     got = svc._database.rows.recent_rows(schema, 5000)
-    model = CompiledModel(fit("logistic_regression", schema, got.x, got.y, 0), schema)
+    model = CompiledModel.of(fit("logistic_regression", schema, got.x, got.y, 0), schema)
     svc.holder.swap(ModelBundle("1", "run", "logistic_regression", model, schema, "-", None, 0))
     return svc
 

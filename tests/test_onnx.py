@@ -61,8 +61,8 @@ def test_compiled_probabilities_match_sklearn(model_type: ModelType, classes: in
     rounded = [{**r, "a": float(np.float32(r["a"]))} for r in fresh[:500]]
     probe = rows + fresh + unseen + rounded
     want = pipeline.predict_proba(frame(probe, schema))
-    blob = export(pipeline.named_steps["model"], CompiledModel(pipeline, schema).width)
-    served = CompiledModel(pipeline, schema, blob, serving=True)
+    blob = export(pipeline.named_steps["model"], CompiledModel.of(pipeline, schema).width)
+    served = CompiledModel.of(pipeline, schema, blob, serving=True)
     assert served.runtime == ("numpy" if model_type in ("logistic_regression", "sgd") else "onnx")
     one_row = {"logistic_regression": "python", "sgd": "python", "hist_gradient_boosting": "numba"}
     assert served.single_row_runtime == one_row.get(model_type, "onnx")

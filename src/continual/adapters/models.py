@@ -1,10 +1,12 @@
 """scikit-learn adapter: build and fit pipelines, compile them for fast serving, serialise.
 
 A fitted model is a ``Pipeline(ColumnTransformer(StandardScaler | OneHotEncoder), estimator)``.
-For serving, ``compile_model`` lifts the fitted parameters into numpy arrays so that a
-single-row prediction is a few vector operations (~10 us) instead of sklearn's per-call
-validation and a DataFrame (~1 ms). Linear models become one matrix product; tree models
-keep sklearn's ``predict_proba`` on the encoded matrix.
+For serving, ``form_of`` lifts its fitted parameters into a ``ServingForm`` (numpy arrays
+and lists, made in a worker process) and ``CompiledModel`` serves that: a single-row
+prediction is a few float operations (~10 us) instead of sklearn's per-call validation
+and a DataFrame (~1 ms). Linear models become one matrix product; tree models an ONNX
+session (``adapters/onnx``) and, for HistGradientBoosting's single rows, a compiled walk
+of their trees (``adapters/treejit``); scikit-learn's ``predict_proba`` is the fallback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 import os
 import pickle
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +29,7 @@ from continual.core.onerow import OneRow
 from continual.core.types import FeatureSchema, FeatureValue, Label, ModelType
 
 if TYPE_CHECKING:
-    from continual.adapters.treejit import TreeRow
+    from continual.adapters.treejit import Tree, TreeRow
 
 Matrix = npt.NDArray[np.float64]
 
@@ -107,16 +110,14 @@ def fit(
     return pipeline
 
 
-def _tree_row(
-    estimator: Any, standard: tuple[Sequence[float], Sequence[float], int]
-) -> TreeRow | None:
-    """A HistGradientBoosting's trees as a ``TreeRow`` (its single-row path), or ``None``
-    for other families and for native categorical splits. Reads the estimator's fitted
+def _trees(estimator: Any) -> tuple[list[list[Tree]], list[float]] | None:
+    """A HistGradientBoosting's trees and baseline (its single-row path), or ``None`` for
+    other families and for native categorical splits. Reads the estimator's fitted
     predictors (private attributes of scikit-learn, pinned by uv.lock; tests/test_onnx.py
     checks the answers equal ``predict_proba``'s)."""
     if type(estimator).__name__ != "HistGradientBoostingClassifier":
         return None
-    from continual.adapters.treejit import Tree, TreeRow  # numba: for tree champions only
+    from continual.adapters.treejit import Tree  # a NamedTuple: numba is not imported
 
     trees: list[list[Tree]] = []
     for iteration in estimator._predictors:
@@ -137,11 +138,74 @@ def _tree_row(
             )
         trees.append(outputs)
     baseline = np.asarray(estimator._baseline_prediction, dtype=np.float64).ravel().tolist()
-    return TreeRow(trees, baseline, "logistic" if len(baseline) == 1 else "softmax", standard)
+    return trees, baseline
+
+
+@dataclass(frozen=True, slots=True)
+class ServingForm:
+    """What a ``CompiledModel`` needs of a fitted pipeline, in numpy arrays and lists.
+
+    The server gets it from a worker process that unpickled the pipeline (``form_of``,
+    ``portable``), so it never imports scikit-learn, scipy or pandas to serve: about
+    120 MiB of its resident memory and a second and a half of each start-up."""
+
+    classes: list[Label]
+    numeric: list[str]  # the scaled columns, in the model's input order
+    mean: Matrix
+    scale: Matrix
+    categorical: list[tuple[str, list[str]]]  # a column and its categories, one-hot after
+    kind: str  # the estimator's class name
+    linear: tuple[Matrix, Matrix] | None  # coef (width x classes) and intercept
+    trees: tuple[list[list[Tree]], list[float]] | None  # a boosted ensemble's, if asked for
+    # what scores a batch when neither ``linear`` nor ONNX does: the fitted estimator, or
+    # (``portable``) its pickle, loaded only then
+    estimator: Any
+
+
+def form_of(pipeline: Any, trees: bool = False, portable: bool = False) -> ServingForm:
+    """A fitted pipeline's ``ServingForm``; ``trees``: with a boosted ensemble's trees (a
+    model that serves single rows); ``portable``: the estimator as its pickle (the form
+    crosses to a process that may never need it)."""
+    prep = pipeline.named_steps["prep"]
+    estimator = pipeline.named_steps["model"]
+    numeric: list[str] = []
+    mean = np.zeros(0)
+    scale = np.ones(0)
+    categorical: list[tuple[str, list[str]]] = []
+    for name, transformer, columns in prep.transformers_:
+        if name == "num":
+            numeric = list(columns)
+            mean = np.asarray(transformer.mean_, dtype=np.float64)
+            scale = np.asarray(transformer.scale_, dtype=np.float64)
+        elif name == "cat":
+            for column, cats in zip(columns, transformer.categories_, strict=True):
+                categorical.append((column, [str(c) for c in cats]))
+    kind = type(estimator).__name__
+    linear = None
+    if kind in _LINEAR_KINDS:
+        linear = (
+            np.asarray(estimator.coef_, dtype=np.float64).T.copy(),
+            np.asarray(estimator.intercept_, dtype=np.float64),
+        )
+    return ServingForm(
+        classes=[_plain(c) for c in estimator.classes_],
+        numeric=numeric,
+        mean=mean,
+        scale=scale,
+        categorical=categorical,
+        kind=kind,
+        linear=linear,
+        trees=_trees(estimator) if trees else None,
+        estimator=None if linear else dumps(estimator) if portable else estimator,
+    )
+
+
+# the estimators served by one matrix product, and their link
+_LINEAR_KINDS = {"LogisticRegression": "softmax", "SGDClassifier": "ovr"}
 
 
 class CompiledModel:
-    """A fitted pipeline lifted into numpy: encodes dict rows and predicts probabilities.
+    """A fitted model lifted into numpy: encodes rows and predicts probabilities.
 
     ``runtime`` says what computes the probabilities of the encoded matrix: ``numpy``
     (linear models: one matrix product, faster than any runtime call), ``onnx`` (every
@@ -149,7 +213,7 @@ class CompiledModel:
 
     def __init__(
         self,
-        pipeline: Any,
+        form: ServingForm,
         schema: FeatureSchema,
         onnx: bytes | None = None,
         serving: bool = False,
@@ -157,29 +221,17 @@ class CompiledModel:
         """``onnx``: the version's verified ONNX bytes; ``serving``: this model answers
         requests, so a boosted ensemble's single-row evaluator is compiled now (~70 ms for
         100 trees; training's evaluations score batches and skip it)."""
-        prep = pipeline.named_steps["prep"]
-        estimator = pipeline.named_steps["model"]
-        self.pipeline = pipeline
         self.schema = schema
-        self.classes: list[Label] = [_plain(c) for c in estimator.classes_]
+        self.classes: list[Label] = form.classes
         self.class_keys: list[str] = [str(c) for c in self.classes]
-        self._numeric: list[str] = []
-        self._mean = np.zeros(0)
-        self._scale = np.ones(0)
+        self._numeric = form.numeric
+        self._mean = form.mean
+        self._scale = form.scale
+        offset = len(form.numeric)
         self._categorical: list[tuple[str, dict[str, int]]] = []
-        offset = 0
-        for name, transformer, columns in prep.transformers_:
-            if name == "num":
-                self._numeric = list(columns)
-                self._mean = np.asarray(transformer.mean_, dtype=np.float64)
-                self._scale = np.asarray(transformer.scale_, dtype=np.float64)
-                offset += len(columns)
-            elif name == "cat":
-                for column, cats in zip(columns, transformer.categories_, strict=True):
-                    self._categorical.append(
-                        (column, {str(c): offset + i for i, c in enumerate(cats)})
-                    )
-                    offset += len(cats)
+        for column, cats in form.categorical:
+            self._categorical.append((column, {c: offset + i for i, c in enumerate(cats)}))
+            offset += len(cats)
         self.width = offset
         names = schema.names
         # where the model's inputs sit in a row of values in schema order
@@ -191,31 +243,28 @@ class CompiledModel:
             zip(self._numeric_at, self._mean.tolist(), self._scale.tolist(), strict=True)
         )
         self._linear: tuple[Matrix, Matrix, str] | None = None
-        kind = type(estimator).__name__
-        if kind in ("LogisticRegression", "SGDClassifier"):
-            self._linear = (
-                np.asarray(estimator.coef_, dtype=np.float64).T.copy(),
-                np.asarray(estimator.intercept_, dtype=np.float64),
-                "softmax" if kind == "LogisticRegression" else "ovr",
-            )
         self._one: OneRow | None = None
-        if self._linear is not None:
-            coef, intercept, link = self._linear
+        if form.linear is not None:
+            coef, intercept = form.linear
+            self._linear = (coef, intercept, _LINEAR_KINDS[form.kind])
             self._one = OneRow(
                 coef,
                 intercept,
-                link,
+                _LINEAR_KINDS[form.kind],
                 self._numeric_at,
                 self._mean,
                 self._scale,
                 self._categorical_at,
             )
-        self._trees: TreeRow | None = (
-            _tree_row(estimator, (self._mean.tolist(), self._scale.tolist(), self.width))
-            if serving
-            else None
-        )
-        self._estimator = estimator
+        self._trees: TreeRow | None = None
+        if serving and form.trees is not None:
+            from continual.adapters.treejit import TreeRow  # numba: for tree champions only
+
+            trees, baseline = form.trees
+            link = "logistic" if len(baseline) == 1 else "softmax"
+            standard = (self._mean.tolist(), self._scale.tolist(), self.width)
+            self._trees = TreeRow(trees, baseline, link, standard)
+        self._estimator: Any = None
         self._session: Any = None
         self.runtime = "sklearn" if self._linear is None else "numpy"
         if onnx is not None and self._linear is None:
@@ -223,10 +272,20 @@ class CompiledModel:
 
             self._session = Session(onnx)
             self.runtime = "onnx"
+        elif self._linear is None:  # scikit-learn is imported here, and only here
+            estimator = form.estimator
+            self._estimator = pickle.loads(estimator) if isinstance(estimator, bytes) else estimator  # noqa: S301 - our own worker's pickle of a verified model
         # what scores one row (predict_one): plain floats, the numba walk, or the above
         self.single_row_runtime = (
             "python" if self._one is not None else "numba" if self._trees else self.runtime
         )
+
+    @classmethod
+    def of(
+        cls, pipeline: Any, schema: FeatureSchema, onnx: bytes | None = None, serving: bool = False
+    ) -> CompiledModel:
+        """A fitted pipeline compiled in this process (the training worker, tests)."""
+        return cls(form_of(pipeline, trees=serving), schema, onnx, serving)
 
     def encode(self, rows: Rows) -> Matrix:
         """Rows (already validated) to the model's input matrix."""
@@ -273,7 +332,7 @@ class CompiledModel:
             numbers = values if self._in_order else [values[at] for at in self._numeric_at]
             return self._trees.proba(numbers, hot)  # type: ignore[arg-type]
         # the input row in Python, then one array: five numpy calls fewer than encode_values
-        row = [(values[at] - m) / s for at, m, s in self._standard]  # type: ignore[operator]
+        row = [(values[at] - m) / s for at, m, s in self._standard]
         row += [0.0] * (self.width - len(row))
         for k in hot:
             row[k] = 1.0

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from continual.core.tails import hypergeom_logpmf, hypergeom_sf, log_factorials, normal_isf
+
 # change_point's z at which the check declares drift: under 0.2 % false alarms per
 # check on simulated stable streams of 100 to 2,000 rows at 2 % to 30 % error, and an
 # error rise from 10 % to 20 % caught after a median of 120 rows (tests/test_core.py)
@@ -38,8 +40,6 @@ def change_point(correct: Sequence[bool], min_side: int = 20) -> tuple[int | Non
     >>> change_point([True] * 1000 + [False, False] + [True] * 98)[1] < ALARM_Z
     True
     """
-    from scipy.stats import hypergeom, norm
-
     n = len(correct)
     if n < 2 * min_side:
         return None, 0.0
@@ -54,27 +54,30 @@ def change_point(correct: Sequence[bool], min_side: int = 20) -> tuple[int | Non
     if not rising.any():
         return None, 0.0
     after, m, k = after[rising], m[rising], k[rising]
-    # scipy's hypergeometric tail is a Python loop per split (most of a check's CPU at
-    # thousands of splits). Its point probability is vectorised, and the tail beyond it
-    # is close to a geometric series of the ratio of its next term, so that estimate
-    # ranks the splits and the exact tail is taken only for the most improbable few
+    # the exact tail is a loop per split (most of a check's CPU at thousands of splits).
+    # The point probability is vectorised, and the tail beyond it is close to a geometric
+    # series of the ratio of its next term, so that estimate ranks the splits and the
+    # exact tail is taken only for the most improbable few
+    logf = log_factorials(n)
     if len(k) > CANDIDATES:
-        keep = np.argpartition(_log_tail_estimate(after, n, total, m), CANDIDATES)[:CANDIDATES]
+        estimate = _log_tail_estimate(after, n, total, m, logf)
+        keep = np.argpartition(estimate, CANDIDATES)[:CANDIDATES]
         after, m, k = after[keep], m[keep], k[keep]
-    p = hypergeom.sf(after - 1, n, total, m)
+    p = hypergeom_sf(after - 1, n, total, m, logf)
     best = int(np.argmin(p))
-    z = float(norm.isf(max(float(p[best]), 1e-300)))
-    return int(k[best]), z
+    return int(k[best]), normal_isf(float(p[best]))
 
 
 def _log_tail_estimate(
-    x: npt.NDArray[np.int64], n: int, total: int, m: npt.NDArray[np.int64]
+    x: npt.NDArray[np.int64],
+    n: int,
+    total: int,
+    m: npt.NDArray[np.int64],
+    logf: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
     """log P(X >= x) of the hypergeometric, estimated as the point probability at ``x``
     over one minus the ratio of the next term to it (exact for a geometric tail)."""
-    from scipy.stats import hypergeom
-
     ratio = (total - x) * (m - x) / ((x + 1.0) * (n - total - m + x + 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        estimate = hypergeom.logpmf(x, n, total, m) - np.log1p(-np.minimum(ratio, 1 - 1e-12))
+        estimate = hypergeom_logpmf(x, n, total, m, logf) - np.log1p(-np.minimum(ratio, 1 - 1e-12))
     return np.asarray(np.nan_to_num(estimate, nan=0.0), dtype=np.float64)

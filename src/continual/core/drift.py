@@ -18,6 +18,7 @@ import msgspec
 import numpy as np
 
 from continual.core.frame import Frame, Rows, column_of
+from continual.core.tails import chisquare, ks_2samp
 from continual.core.types import FeatureSchema
 
 PSI_DRIFT = 0.2
@@ -95,8 +96,6 @@ def psi(expected: np.ndarray[Any, Any], actual: np.ndarray[Any, Any]) -> float:
 
 def compare(ref: Mapping[str, Any], recent: Rows) -> DriftReport:
     """Compare recent inputs with a version's reference."""
-    from scipy import stats
-
     report: list[FeatureDrift] = []
     for name, spec in ref.get("features", {}).items():
         if name not in schema_names(recent):
@@ -109,8 +108,7 @@ def compare(ref: Mapping[str, Any], recent: Rows) -> DriftReport:
             edges = np.asarray(spec["edges"], dtype=np.float64)
             counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
             p = psi(np.asarray(spec["props"]), counts / len(x))
-            ks = stats.ks_2samp(np.asarray(spec["sample"]), x)
-            stat, pv = float(ks.statistic), float(ks.pvalue)
+            stat, pv = ks_2samp(np.asarray(spec["sample"], dtype=np.float64), x)
             drifted = (p >= PSI_DRIFT and pv < P_SUPPORT) or (pv < P_VALUE and stat >= 0.1)
             report.append(FeatureDrift(name, "numeric", _r(p), _r(stat), _r(pv), "ks", drifted))
         else:
@@ -125,8 +123,7 @@ def compare(ref: Mapping[str, Any], recent: Rows) -> DriftReport:
             expected = expected / expected.sum()
             observed = np.asarray([seen[k] for k in keys], dtype=np.float64)
             p = psi(expected, observed / len(values))
-            chi = stats.chisquare(observed, expected * len(values))
-            stat, pv = float(chi.statistic), float(chi.pvalue)
+            stat, pv = chisquare(observed, expected * len(values))
             drifted = (p >= PSI_DRIFT and pv < P_SUPPORT) or (pv < P_VALUE and p >= 0.1)
             report.append(
                 FeatureDrift(name, "categorical", _r(p), _r(stat), _r(pv), "chi2", drifted)

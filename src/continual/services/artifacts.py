@@ -12,10 +12,13 @@ already), and an argument keeps the function callable in-process with a fake reg
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from continual.core.ports import RegistryPort
 from continual.core.types import FeatureSchema
+
+if TYPE_CHECKING:
+    from continual.adapters.models import ServingForm
 
 
 def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchema) -> Any:
@@ -24,9 +27,18 @@ def load_local(models_dir: Path, version: str, digest: str, schema: FeatureSchem
 
     path = models_dir / f"{version}.pkl"
     try:
-        return CompiledModel(loads_verified(path.read_bytes(), digest), schema)
+        return CompiledModel.of(loads_verified(path.read_bytes(), digest), schema)
     except (OSError, ValueError):
         return None
+
+
+def serving_form(blob: bytes, digest: str) -> ServingForm:
+    """A version's verified pickle as the ``ServingForm`` a server compiles (with a boosted
+    ensemble's trees): unpickled here, in the download worker, so that the server never
+    imports scikit-learn to serve it."""
+    from continual.adapters.models import form_of, loads_verified
+
+    return form_of(loads_verified(blob, digest), trees=True, portable=True)
 
 
 def set_alias(registry: RegistryPort, version: str) -> str | None:
@@ -41,7 +53,8 @@ def prepare_download(registry: RegistryPort) -> None:
     """Start a download worker ahead of its first fetch: the process, its imports and the
     registry's adapter (unpickled with the call). Nothing more: ``registry.prepare`` would
     create the store, which the training worker's warm-up does at the same time."""
-    del registry  # the call's work is having crossed to the worker
+    del registry  # the call's work is having crossed to the worker, and this import:
+    import sklearn.pipeline  # noqa: F401 - the first ``serving_form`` unpickles a pipeline
 
 
 def fetch_blob(registry: RegistryPort, version: str, onnx: bool = False) -> bytes:

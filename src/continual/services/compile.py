@@ -40,7 +40,7 @@ def onnx_for(
     started = time.perf_counter()
     worst = 0.0
     try:
-        encoder = CompiledModel(pipeline, schema)
+        encoder = CompiledModel.of(pipeline, schema)
         blob = export(pipeline.named_steps["model"], encoder.width)
         if len(rows):
             got = Session(blob).predict_proba(encoder.encode(rows))

@@ -16,13 +16,13 @@ from typing import Any
 
 import structlog
 
-from continual.adapters.models import LINEAR_TYPES, CompiledModel, loads_verified, write_atomic
+from continual.adapters.models import LINEAR_TYPES, CompiledModel, write_atomic
 from continual.core.clock import Clock
 from continual.core.errors import ContinualError, NotFound, Unavailable
 from continual.core.ports import MetaPort, RegistryPort, VersionsPort
 from continual.core.types import FeatureSchema, ModelRecord
 from continual.services.alerts import Alerts
-from continual.services.artifacts import fetch_blob, prepare_download, set_alias
+from continual.services.artifacts import fetch_blob, prepare_download, serving_form, set_alias
 from continual.services.holder import ModelBundle, ModelHolder
 from continual.services.worker import Worker
 from continual.settings import Settings
@@ -132,9 +132,10 @@ class Registry:
             raise Unavailable(
                 f"version {record.version} failed verification", {"version": record.version}
             ) from exc
-        pipeline = await asyncio.to_thread(loads_verified, blob, record.sha256)
+        # unpickled in the download worker: this process never imports scikit-learn
+        form = await self.fetcher.run(self.timeout, serving_form, blob, record.sha256)
         onnx = await self._onnx(record)
-        model = await asyncio.to_thread(CompiledModel, pipeline, schema, onnx, serving=True)
+        model = await asyncio.to_thread(CompiledModel, form, schema, onnx, serving=True)
         return ModelBundle(
             version=record.version,
             run_id=record.run_id,

@@ -200,7 +200,7 @@ def _search_windows(job: TrainJob, family: ModelType, data: Window, deadline: fl
         spent += took
         if rate is None:  # the base window: the price per row of the longer ones
             rate = took / size
-        model = CompiledModel(pipeline, data.schema)
+        model = CompiledModel.of(pipeline, data.schema)
         predicted = model.labels_of(model.predict_rows(x_hold))
         hits = [p == t for p, t in zip(predicted, y_hold, strict=True)]
         fits[size] = (pipeline, model, sum(hits) / max(1, h), hits)
@@ -228,7 +228,7 @@ def _search_windows(job: TrainJob, family: ModelType, data: Window, deadline: fl
                 job.seed,
             )
             spent += time.perf_counter() - t0
-            refit_model = CompiledModel(refit, data.schema)
+            refit_model = CompiledModel.of(refit, data.schema)
             if accuracy(refit_model, x_hold, y_hold) >= score:
                 pipeline, model, fit_rows = refit, refit_model, chosen + h
     return Search(
