@@ -8,9 +8,9 @@ rows here, none of it live. Fixed thresholds turn that adjustment off. At glibc'
 starting values (128 KiB both) every such block was mmapped and returned on free, and
 each 10,000-row batch then faulted in 6,000-8,000 fresh pages (31 MiB, zeroed by the
 kernel): about a fifth of its CPU. Blocks up to 4 MiB (a 10,000-row JSON body is 3.1 MB)
-now come from the heap, which keeps at most 8 MiB free at its top: 50-1,600 faults a
+now come from the heap, which keeps at most 4 MiB free at its top: 50-1,600 faults a
 batch, JSON ingest 0.100 -> 0.080 s and CSV 0.088 -> 0.074 s a batch (server CPU, this
-box; 16 MiB until 2026-12-05, 8 MiB measured the same). One arena: glibc gives each
+box; 16 MiB until 2026-12-05: 4 MiB measured the same ingest ratios and 5 MiB less). One arena: glibc gives each
 thread that allocates (the ingest and check threads) an arena of its own, which keeps
 what that thread freed; on the one heap the server was 10-15 MiB smaller after a
 million ingested rows, ingest no slower. Not glibc (macOS, musl): nothing to do.
@@ -25,7 +25,7 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 MMAP_THRESHOLD = 4 * 1024 * 1024  # blocks above this are mapped, and unmapped on free
-TRIM_THRESHOLD = 8 * 1024 * 1024  # free memory above this at the heap's top is returned
+TRIM_THRESHOLD = 4 * 1024 * 1024  # free memory above this at the heap's top is returned
 ARENAS = 1  # every thread allocates from the main heap (see the docstring)
 
 
